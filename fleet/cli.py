@@ -1,0 +1,53 @@
+"""The ``fleet`` command: a thin click group. Each subcommand lives in its own module and is
+imported only when used, so ``fleet --help`` is fast and one broken command cannot break others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from fleet import __version__
+
+__all__ = ["main"]
+
+# command name -> ("module:attribute", one-line help shown by ``fleet --help``)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("fleet.commands.demo:demo", "Run a real rollout on a simulated fleet of 200 machines."),
+    "inventory": ("fleet.commands.inventory:inventory", "List the machines an inventory selects."),
+    "plan": ("fleet.commands.plan:plan", "Show every machine's exact run command; touches nothing."),
+    "report": ("fleet.commands.report:report", "Rebuild a run's reports from its run folder."),
+    "run": ("fleet.commands.run:run", "Run a playbook across the fleet, in waves."),
+    "sim": ("fleet.sim.cli:sim", "The ARM + Arc agent simulator (serve it, write its inventory)."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module_name, attr = entry[0].split(":")
+        command: Any = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fleet")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Run a change or a check across Azure Arc-enabled servers, safely, in waves."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug

@@ -1,0 +1,1 @@
+"""One module per ``fleet`` subcommand; shared plumbing in ``fleet.commands.common``."""

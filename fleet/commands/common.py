@@ -1,0 +1,56 @@
+"""Plumbing every subcommand shares: run a coroutine, turn a ``FleetError`` into one line and
+an exit code (a traceback only with ``--debug``)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from fleet.errors import EXIT_INPUT, EXIT_INTERRUPTED, FleetError
+
+__all__ = ["fail", "guarded", "run_async"]
+
+T = TypeVar("T")
+
+
+def _debug() -> bool:
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if isinstance(ctx.obj, dict) and ctx.obj.get("debug"):
+            return True
+        ctx = ctx.parent
+    return False
+
+
+def fail(error: FleetError) -> NoReturn:
+    if _debug():
+        raise error
+    click.echo(f"fleet: error: {error.one_line()}", err=True)
+    sys.exit(error.exit_code)
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    """Call ``fn``; a FleetError becomes one line on stderr and its exit code."""
+    try:
+        return fn()
+    except FleetError as error:
+        fail(error)
+    except KeyboardInterrupt:
+        click.echo("fleet: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.exceptions.Exit:
+        raise
+    except (OSError, ValueError) as error:  # last line of defence: still one line, exit 2
+        if _debug():
+            raise
+        click.echo(f"fleet: error: {' '.join(str(error).split())}", err=True)
+        sys.exit(EXIT_INPUT)
+
+
+def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run one coroutine to completion under ``guarded``."""
+    return guarded(lambda: asyncio.run(factory()))

@@ -1,0 +1,5 @@
+"""Fixture modules live in tests/fixtures/; each concern has its own module."""
+
+pytest_plugins = [
+    "tests.fixtures.azurite",
+]
