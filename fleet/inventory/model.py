@@ -1,0 +1,69 @@
+"""The inventory as values: hosts (Arc machines with resolved variables) and groups."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleet.inventory.patterns import select_hosts
+from fleet.types import MachineRef
+
+__all__ = ["Group", "Host", "Inventory"]
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """One Arc machine. ``vars`` are resolved (all < parent group < child group < host);
+    ``groups`` are every group the host belongs to, directly or through a child group, without
+    ``all``; ``tags`` are the Azure tags (the host variable ``tags``), values as strings."""
+
+    name: str
+    machine: MachineRef
+    vars: Mapping[str, Any]
+    groups: tuple[str, ...]
+    tags: Mapping[str, str]
+    source: str = ""  # "file:line" where the host was declared, for messages
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    name: str
+    hosts: tuple[str, ...]  # direct members, in file order
+    children: tuple[str, ...]
+    parents: tuple[str, ...]
+    depth: int  # all = 0, its children 1, ...
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """Hosts in file order and groups by name. ``select`` takes Ansible-style patterns."""
+
+    path: str
+    hosts: tuple[Host, ...]
+    groups: Mapping[str, Group] = field(default_factory=dict)
+
+    def host(self, name: str) -> Host | None:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        return None
+
+    def group_members(self, name: str) -> frozenset[str]:
+        """Names of hosts in ``name`` or any of its descendants."""
+        members: set[str] = set()
+        pending = [name]
+        seen: set[str] = set()
+        while pending:
+            current = pending.pop()
+            if current in seen or current not in self.groups:
+                continue
+            seen.add(current)
+            group = self.groups[current]
+            members.update(group.hosts)
+            pending.extend(group.children)
+        return frozenset(members)
+
+    def select(self, pattern: str) -> list[Host]:
+        """Hosts matching ``pattern`` in inventory order; raises SelectionError on no match."""
+        return select_hosts(self, pattern)

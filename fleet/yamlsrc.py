@@ -1,0 +1,188 @@
+"""YAML loading that remembers where every value came from, so errors can say ``file:line: field``.
+
+``load_yaml`` returns plain Python values, except that mappings are ``YMap`` (a dict that also
+knows the line of itself and of each key) and sequences are ``YList`` (a list that knows the line
+of each item). Only the YAML safe subset is accepted; anything wrong becomes the caller's
+``InputError`` subclass with file and line, never a PyYAML exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from fleet.errors import InputError
+
+__all__ = ["YList", "YMap", "line_of", "load_yaml", "load_yaml_text"]
+
+# A document bigger than this is not an inventory or a playbook; refuse it before parsing.
+MAX_YAML_BYTES = 32 * 1024 * 1024
+# Aliases may share subtrees; this caps what a "billion laughs" document can expand to.
+MAX_NODES = 2_000_000
+
+
+class YMap(dict[Any, Any]):
+    """A mapping from YAML: ``line`` is where it starts, ``key_lines[key]`` where each key is."""
+
+    line: int
+    key_lines: dict[Any, int]
+
+    def line_of(self, key: Any) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+class YList(list[Any]):
+    """A sequence from YAML: ``line`` is where it starts, ``item_lines[i]`` where item i is."""
+
+    line: int
+    item_lines: list[int]
+
+    def line_of(self, index: int) -> int:
+        if 0 <= index < len(self.item_lines):
+            return self.item_lines[index]
+        return self.line
+
+
+def line_of(container: Any, key: Any = None) -> int | None:
+    """Best-known line of ``container[key]`` (or of the container itself when key is None)."""
+    if isinstance(container, YMap):
+        return container.line if key is None else container.line_of(key)
+    if isinstance(container, YList):
+        return container.line if key is None or not isinstance(key, int) else container.line_of(key)
+    return None
+
+
+class _Builder:
+    """Turns a composed node graph into YMap/YList/scalars. One per document (no shared state)."""
+
+    def __init__(self, file: str, error: type[InputError]) -> None:
+        self.file = file
+        self.error = error
+        self.scalars = SafeConstructor()
+        self.done: dict[int, Any] = {}
+        self.active: set[int] = set()
+        self.count = 0
+
+    def fail(self, node: Node, message: str) -> InputError:
+        return self.error(message, file=self.file, line=node.start_mark.line + 1)
+
+    def build(self, node: Node) -> Any:
+        if id(node) in self.active:
+            raise self.fail(node, "an alias refers to a value that contains it (recursive YAML)")
+        cached = self.done.get(id(node))
+        if cached is not None:
+            return cached
+        self.active.add(id(node))
+        try:
+            return self._build(node)
+        finally:
+            self.active.discard(id(node))
+
+    def _build(self, node: Node) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise self.fail(node, "document too large (too many values after expanding aliases)")
+        if isinstance(node, ScalarNode):
+            try:
+                value = self.scalars.construct_object(node, deep=True)
+            except (ConstructorError, ValueError, TypeError, OverflowError) as exc:
+                raise self.fail(node, f"bad value: {_problem(exc)}") from exc
+            return value
+        if isinstance(node, SequenceNode):
+            if node.tag not in ("tag:yaml.org,2002:seq",):
+                raise self.fail(node, f"unsupported YAML tag {node.tag!r}")
+            seq = YList()
+            seq.line = node.start_mark.line + 1
+            seq.item_lines = []
+            self.done[id(node)] = seq
+            for item in node.value:
+                seq.append(self.build(item))
+                seq.item_lines.append(item.start_mark.line + 1)
+            return seq
+        if isinstance(node, MappingNode):
+            if node.tag not in ("tag:yaml.org,2002:map",):
+                raise self.fail(node, f"unsupported YAML tag {node.tag!r}")
+            mapping = YMap()
+            mapping.line = node.start_mark.line + 1
+            mapping.key_lines = {}
+            self.done[id(node)] = mapping
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self._merge(mapping, value_node)
+                    continue
+                key = self.build(key_node)
+                if not isinstance(key, Hashable) or isinstance(key, (YMap, YList)):
+                    raise self.fail(key_node, "a mapping key must be a plain value")
+                if key in mapping.key_lines and mapping.key_lines[key] != -1:
+                    raise self.fail(key_node, f"duplicate key {key!r}")
+                mapping[key] = self.build(value_node)
+                mapping.key_lines[key] = key_node.start_mark.line + 1
+            for key, line in list(mapping.key_lines.items()):
+                if line == -1:  # merged keys not overridden: point at the mapping itself
+                    mapping.key_lines[key] = mapping.line
+            return mapping
+        raise self.fail(node, "unsupported YAML node")
+
+    def _merge(self, mapping: YMap, value_node: Node) -> None:
+        sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+        for source_node in sources:
+            source = self.build(source_node)
+            if not isinstance(source, YMap):
+                raise self.fail(source_node, "'<<' must merge a mapping")
+            for key, value in source.items():
+                if key not in mapping:
+                    mapping[key] = value
+                    mapping.key_lines[key] = -1
+
+
+def _problem(exc: Exception) -> str:
+    problem = getattr(exc, "problem", None)
+    return " ".join(str(problem or exc).split())
+
+
+def load_yaml_text(text: str, *, file: str, error: type[InputError]) -> Any:
+    """Parse one YAML document from ``text``; errors become ``error(file=..., line=...)``."""
+    if len(text) > MAX_YAML_BYTES:
+        raise error("file too large", file=file)
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise error(f"invalid YAML: {_problem(exc)}", file=file, line=line) from exc
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        raise error(f"invalid YAML: {_problem(exc)}", file=file) from exc
+    if len(nodes) > 1:
+        raise error("expected one YAML document, found several", file=file,
+                    line=nodes[1].start_mark.line + 1)
+    if not nodes or nodes[0] is None:
+        return None
+    try:
+        return _Builder(file, error).build(nodes[0])
+    except RecursionError as exc:
+        raise error("document nested too deeply", file=file) from exc
+
+
+def load_yaml(path: Path, *, error: type[InputError]) -> Any:
+    """Read and parse ``path``. A missing or unreadable file is ``error`` too."""
+    file = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise error("file not found", file=file) from exc
+    except IsADirectoryError as exc:
+        raise error("is a directory, expected a YAML file", file=file) from exc
+    except OSError as exc:
+        raise error(f"cannot read: {exc.strerror or exc}", file=file) from exc
+    if len(data) > MAX_YAML_BYTES:
+        raise error("file too large", file=file)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise error(f"not UTF-8 text (byte {exc.start})", file=file) from exc
+    return load_yaml_text(text, file=file, error=error)
