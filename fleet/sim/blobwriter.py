@@ -1,0 +1,117 @@
+"""Append-blob writes through a SAS URL over raw HTTP, as an Arc agent on a host would do them.
+
+``PUT <sas>`` with ``x-ms-blob-type: AppendBlob`` creates the blob, or replaces an existing one
+(so every execution overwrites the previous one's output), then ``PUT <sas>&comp=appendblock``
+once per block of at most ``block_bytes``. No ``x-ms-version`` header: a SAS request without one
+is served at the SAS's own version, and it keeps Azurite 3.35 from rejecting a newer version.
+
+A failed write never raises: the writer records the first failure (HTTP status and storage error
+code, the blob's path without its query string, so no ``sig=``) and skips every later write, and
+the agent reports it in ``executionMessage``/``statuses`` while the script carries on.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import aiohttp
+from yarl import URL
+
+__all__ = ["AppendBlobWriter", "download_text", "redact_url"]
+
+
+def redact_url(url: str) -> str:
+    """``scheme://host/path`` without query or fragment: safe to show (a SAS lives in the query)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _with_query(url: str, extra: str) -> URL:
+    joined = f"{url}&{extra}" if "?" in url else f"{url}?{extra}"
+    # encoded=True: the SAS is already percent-encoded; re-quoting would break the signature.
+    return URL(joined, encoded=True)
+
+
+async def _describe(response: aiohttp.ClientResponse) -> str:
+    code = response.headers.get("x-ms-error-code", "")
+    await response.read()  # drain so the connection can be reused
+    return f"HTTP {response.status} {code}".strip()
+
+
+class AppendBlobWriter:
+    """Writes one stream of one execution to one append blob through its SAS URL."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        sas_url: str,
+        *,
+        label: str,
+        block_bytes: int,
+        simulated_failure: bool = False,
+    ) -> None:
+        self._session = session
+        self._url = sas_url
+        self._label = label
+        self._block_bytes = block_bytes
+        self._simulated_failure = simulated_failure
+        self.failure: str | None = None
+        self.blocks_written = 0
+
+    def _fail(self, what: str) -> None:
+        if self.failure is None:
+            self.failure = f"Failed to write {self._label} blob {redact_url(self._url)}: {what}"
+
+    async def _put(self, url: URL, *, headers: dict[str, str], data: bytes) -> bool:
+        try:
+            async with self._session.put(url, headers=headers, data=data) as response:
+                if response.status in (200, 201):
+                    await response.read()
+                    return True
+                self._fail(await _describe(response))
+        except (aiohttp.ClientError, TimeoutError) as error:
+            # The exception text could quote the URL; keep only its kind.
+            self._fail(f"{type(error).__name__} (no HTTP answer)")
+        return False
+
+    async def create(self) -> None:
+        """Create the append blob, replacing whatever was there."""
+        if self._simulated_failure:
+            self._fail("simulated failure (profile blob_failure_rate)")
+            return
+        await self._put(
+            URL(self._url, encoded=True),
+            headers={"x-ms-blob-type": "AppendBlob", "Content-Length": "0"},
+            data=b"",
+        )
+
+    async def append(self, data: bytes) -> None:
+        """Append ``data`` in blocks of at most ``block_bytes``; no-op after a failure."""
+        url = _with_query(self._url, "comp=appendblock")
+        for start in range(0, len(data), self._block_bytes):
+            if self.failure is not None:
+                return
+            block = data[start : start + self._block_bytes]
+            if await self._put(url, headers={"Content-Length": str(len(block))}, data=block):
+                self.blocks_written += 1
+
+
+async def download_text(session: aiohttp.ClientSession, url: str, *, max_bytes: int) -> str:
+    """GET a script through its (read SAS or public) URI. Raises ``ValueError`` with a redacted
+    message on any failure; the caller turns it into a Failed execution."""
+    try:
+        async with session.get(URL(url, encoded=True)) as response:
+            if response.status != 200:
+                raise ValueError(
+                    f"Failed to download script {redact_url(url)}: {await _describe(response)}"
+                )
+            body = await response.content.read(max_bytes + 1)
+    except (aiohttp.ClientError, TimeoutError) as error:
+        raise ValueError(
+            f"Failed to download script {redact_url(url)}: {type(error).__name__} (no HTTP answer)"
+        ) from None
+    if len(body) > max_bytes:
+        raise ValueError(
+            f"Failed to download script {redact_url(url)}: larger than {max_bytes} bytes"
+        )
+    return body.decode("utf-8", errors="replace")
