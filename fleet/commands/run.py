@@ -1,0 +1,141 @@
+"""``fleet run``: plan, confirm, execute in waves, report."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fleet.commands.common import fail, guarded, run_async
+from fleet.engine.options import EngineOptions
+from fleet.engine.session import Connection
+from fleet.errors import UsageError
+
+__all__ = ["connection_options", "run"]
+
+
+def connection_options(fn: Any) -> Any:
+    """ARM and storage options, each with an environment variable twin."""
+    options = [
+        click.option("--arm-endpoint", envvar="FLEET_ARM_ENDPOINT", default="https://management.azure.com",
+                     show_default=True, help="ARM endpoint (the simulator's, for rehearsals)."),
+        click.option("--api-version", envvar="FLEET_API_VERSION", default="2025-01-13", show_default=True,
+                     type=click.Choice(["2025-01-13", "2024-11-10-preview"]),
+                     help="Microsoft.HybridCompute api-version."),
+        click.option("--credential", envvar="FLEET_CREDENTIAL", default="default", show_default=True,
+                     type=click.Choice(["default", "cli", "managed-identity", "environment", "dev"]),
+                     help="How to get ARM tokens; `dev` is a fixed token for a loopback simulator only."),
+        click.option("--ca-file", envvar="FLEET_CA_FILE", type=click.Path(dir_okay=False),
+                     help="Trust this CA (PEM) for ARM, e.g. the simulator's."),
+        click.option("--storage-connection-string", envvar="FLEET_STORAGE_CONNECTION_STRING",
+                     help="Storage account for outputs, by key (service SAS per blob)."),
+        click.option("--storage-account-url", envvar="FLEET_STORAGE_ACCOUNT_URL",
+                     help="Storage account URL for outputs, by Entra sign-in (user delegation SAS)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def make_connection(kw: dict[str, Any]) -> Connection:
+    return Connection(
+        arm_endpoint=kw["arm_endpoint"].rstrip("/"),
+        api_version=kw["api_version"],
+        credential=kw["credential"],
+        ca_file=kw["ca_file"],
+        storage_connection_string=kw["storage_connection_string"],
+        storage_account_url=kw["storage_account_url"],
+    )
+
+
+@click.command()
+@click.argument("playbook", type=click.Path(dir_okay=False))
+@click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(dir_okay=False),
+              help="Inventory file (YAML).")
+@click.option("-l", "--limit", help="Only machines matching this pattern (Ansible syntax, tag:k=v).")
+@click.option("-e", "--extra-vars", multiple=True, help="key=value, JSON, or @file.yaml (repeatable).")
+@click.option("--run-id", help="Run id (default: time-based). Names the run folder.")
+@click.option("--run-dir", type=click.Path(file_okay=False), help="Run folder (default: runs/RUN_ID).")
+@click.option("--seed", default=0, show_default=True, help="Seed for the stable wave assignment.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--keep", is_flag=True, help="Keep run command resources on the machines (default: delete).")
+@click.option("--max-output-bytes", default=16 * 1024 * 1024, show_default=True,
+              help="Download at most this many bytes of each output or error blob.")
+@click.option("--log-file", type=click.Path(dir_okay=False), help="Write one JSON line per event here.")
+@click.option("-v", "--verbose", count=True, help="More detail on the terminal (-vv: every transition).")
+@connection_options
+def run(**kw: Any) -> None:
+    """Run PLAYBOOK across the machines of an inventory, in waves.
+
+    Shows the plan summary and asks before starting (unless --yes). Exit codes: 0 all succeeded;
+    1 some failed or timed out; 2 bad input; 3 halted by the rollout policy; 4 only unreachable
+    machines kept it from succeeding; 130 interrupted.
+    """
+    plan = guarded(lambda: _plan(kw))
+    if not kw["yes"]:
+        _confirm(plan)
+    run_dir = Path(kw["run_dir"] or Path("runs") / plan.run_id)
+    options = EngineOptions(max_output_bytes=kw["max_output_bytes"], keep_run_commands=kw["keep"])
+    record = run_async(lambda: execute(plan, make_connection(kw), run_dir, options, kw))
+    sys.exit(record.exit_code)
+
+
+def _plan(kw: dict[str, Any]) -> Any:
+    from datetime import UTC, datetime
+
+    from fleet.inventory import load_inventory
+    from fleet.plan.build import build_plan, new_run_id
+    from fleet.plan.vars import parse_extra_vars
+
+    inventory = load_inventory(Path(kw["inventory_path"]))
+    return build_plan(
+        playbook_path=Path(kw["playbook"]),
+        inventory=inventory,
+        limit=kw["limit"],
+        extra_vars=parse_extra_vars(kw["extra_vars"]),
+        run_id=kw["run_id"] or new_run_id(datetime.now(UTC)),
+        seed=kw["seed"],
+    )
+
+
+def _confirm(plan: Any) -> None:
+    from fleet.engine.summary import plan_summary
+
+    click.echo(plan_summary(plan))
+    if not sys.stdin.isatty():
+        fail(UsageError("not a terminal, so no one can confirm: pass --yes to run"))
+    if not click.confirm("Run it?", default=False):
+        click.echo("nothing was run")
+        sys.exit(0)
+
+
+async def execute(
+    plan: Any,
+    connection: Connection,
+    run_dir: Path,
+    options: EngineOptions,
+    kw: dict[str, Any],
+    extra_observers: Sequence[Any] = (),
+) -> Any:
+    from fleet.engine.progress import JsonLog, Progress
+    from fleet.engine.session import execute_plan
+    from fleet.report import recap_text
+
+    progress = Progress(sys.stdout, live=sys.stdout.isatty(), verbose=kw.get("verbose", 0))
+    observers: list[Any] = [progress, *extra_observers]
+    log = JsonLog(Path(kw["log_file"])) if kw.get("log_file") else None
+    if log is not None:
+        observers.append(log)
+    try:
+        record = await execute_plan(plan, connection=connection, run_dir=run_dir, options=options,
+                                    observers=observers)
+    finally:
+        progress.close()
+        if log is not None:
+            log.close()
+    click.echo(recap_text(record))
+    click.echo(f"report: {run_dir / 'report.html'}")
+    return record

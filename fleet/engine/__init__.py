@@ -1,0 +1,1 @@
+"""The engine: executes a plan against ARM, wave by wave, and records everything in the journal."""

@@ -1,0 +1,256 @@
+"""One job (one machine, one step) from dispatch to collected output.
+
+dispatch (journal intent first) -> poll on the shared schedule -> judge -> collect blobs ->
+delete the run command. A machine's failure is a result, never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fleet.engine.classify import judge
+from fleet.engine.events import JobEvent, Observer
+from fleet.engine.options import Clock, EngineOptions
+from fleet.engine.poller import PollOutcome, PollScheduler
+from fleet.errors import FleetError
+from fleet.journal import Journal, job_key, utc_now
+from fleet.plan.model import Job, SecretRef
+from fleet.types import JobState, StreamCapture
+
+__all__ = ["JobRunner", "request_sha256"]
+
+
+def request_sha256(job: Job) -> str:
+    """Hash of the rendered request without secrets or blob links (for the audit trail)."""
+    data = json.dumps(job.request, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    output: StreamCapture
+    error: StreamCapture
+    output_text: str | None
+    note: str | None
+
+
+class JobRunner:
+    def __init__(
+        self,
+        *,
+        arm: Any,
+        storage: Any | None,
+        journal: Journal,
+        run_dir: Path,
+        poller: PollScheduler,
+        clock: Clock,
+        options: EngineOptions,
+        emit: Observer,
+        resolve_secret: Callable[[SecretRef], str],
+        output_dirs: Mapping[str, str],
+    ) -> None:
+        self._arm = arm
+        self._storage = storage
+        self._journal = journal
+        self._run_dir = run_dir
+        self._poller = poller
+        self._clock = clock
+        self._options = options
+        self._emit = emit
+        self._resolve = resolve_secret
+        self._output_dirs = output_dirs
+
+    # -- public ----------------------------------------------------------------------------
+    def skip(self, job: Job, reason: str) -> JobState:
+        self._transition(job, JobState.SKIPPED, reason, reason=reason)
+        return JobState.SKIPPED
+
+    def mark(self, job: Job, state: JobState, reason: str) -> JobState:
+        self._transition(job, state, reason, reason=reason, ended_at=utc_now())
+        return state
+
+    async def run(self, job: Job) -> JobState:
+        """Run one job to a terminal state; cancellation (abort) stops it remotely."""
+        dispatched = False
+        try:
+            try:
+                body = await self._body(job)
+            except FleetError as error:
+                return self.mark(job, JobState.ERROR, f"could not prepare the request: {error}")
+            started_mono = self._clock.now()
+            # Intent before action: after a crash, DISPATCHED means "the PUT may have been sent".
+            self._journal.bump(self._key(job), "attempts")
+            self._transition(job, JobState.DISPATCHED, None, started_at=utc_now())
+            dispatched = True
+            try:
+                await self._arm.put_run_command(job.machine, job.run_command_name, body)
+            except FleetError as error:
+                return self.mark(job, JobState.ERROR, f"dispatch failed: {error}")
+            self._transition(job, JobState.RUNNING, None)
+            deadline = started_mono + job.timeout_s + self._options.timeout_margin_s
+            outcome = await self._poller.wait(
+                lambda: self._arm.get_run_command(job.machine, job.run_command_name),
+                deadline=deadline,
+                on_poll=lambda: self._journal.bump(self._key(job), "polls"),
+            )
+            if outcome.terminal:
+                self._poller.observe_duration(self._clock.now() - started_mono)
+            return await self._finish(job, outcome)
+        except asyncio.CancelledError:
+            if dispatched:
+                await asyncio.shield(self._stop(job, "aborted by the rollout policy"))
+            raise
+
+    # -- steps -----------------------------------------------------------------------------
+    async def _body(self, job: Job) -> dict[str, Any]:
+        body: dict[str, Any] = copy.deepcopy(dict(job.request))
+        props = body.setdefault("properties", {})
+        expires = datetime.now(UTC) + timedelta(
+            seconds=job.timeout_s + self._options.timeout_margin_s + self._options.sas_margin_s
+        )
+        if self._storage is not None:
+            props["outputBlobUri"] = self._storage.blob_sas_url(job.output_blob, expires_at=expires)
+            props["errorBlobUri"] = self._storage.blob_sas_url(job.error_blob, expires_at=expires)
+            if job.script_upload is not None:
+                script_blob = job.output_blob.rsplit(".", 2)[0] + ".script"
+                props["source"] = {
+                    "scriptUri": await self._storage.upload_script(
+                        script_blob, job.script_upload, expires_at=expires
+                    )
+                }
+        elif job.script_upload is not None:
+            props["source"] = {"script": job.script_upload}
+        if job.protected_parameters:
+            props["protectedParameters"] = [
+                {"name": name, "value": self._resolve(ref)} for name, ref in job.protected_parameters
+            ]
+        if job.run_as_password is not None:
+            props["runAsPassword"] = self._resolve(job.run_as_password)
+        return body
+
+    async def _finish(self, job: Job, outcome: PollOutcome) -> JobState:
+        view = outcome.view
+        if outcome.vanished:
+            state, reason = JobState.CANCELED, "the run command was deleted outside fleet"
+            collected = await self._collect(job, view)
+        elif not outcome.terminal:
+            execution = (getattr(view, "execution_state", None) or "").lower()
+            provisioning = (getattr(view, "provisioning_state", None) or "").lower()
+            if view is None or (provisioning == "creating" and execution in ("", "pending", "unknown")):
+                state = JobState.STUCK
+                reason = "provisioning never completed (stuck in Creating)"
+            else:
+                state = JobState.TIMED_OUT
+                reason = f"no end after timeout {job.timeout_s}s + margin"
+            if outcome.error:
+                reason += f"; last poll error: {outcome.error}"
+            await self._delete(job)
+            collected = await self._collect(job, view)
+            return self._final(job, state, reason, view, collected)
+        else:
+            collected = await self._collect(job, view)
+            state, reason = judge(view, job.success, collected.output_text)
+        if not self._options.keep_run_commands:
+            await self._delete(job)
+        return self._final(job, state, reason, view, collected)
+
+    def _final(
+        self, job: Job, state: JobState, reason: str | None, view: Any, collected: Collected
+    ) -> JobState:
+        notes = [r for r in (reason, collected.note) if r]
+        self._transition(
+            job,
+            state,
+            reason,
+            exit_code=getattr(view, "exit_code", None),
+            ended_at=utc_now(),
+            reason="; ".join(notes) or None,
+            output=collected.output,
+            error=collected.error,
+        )
+        return state
+
+    async def _collect(self, job: Job, view: Any) -> Collected:
+        folder = self._run_dir / "output" / self._output_dirs[job.machine.key]
+        folder.mkdir(parents=True, exist_ok=True)
+        step = job.step + (".rollback" if job.rollback else "")
+        out_path, err_path = folder / f"{step}.out", folder / f"{step}.err"
+        note = None
+        if self._storage is not None:
+            try:
+                out = await self._storage.download(
+                    job.output_blob, out_path, max_bytes=self._options.max_output_bytes
+                )
+                err = await self._storage.download(
+                    job.error_blob, err_path, max_bytes=self._options.max_output_bytes
+                )
+            except FleetError as error:
+                note = f"output could not be downloaded: {error}"
+                out, err = StreamCapture(), StreamCapture()
+            else:
+                execution = (getattr(view, "execution_state", None) or "").lower()
+                if out.size_bytes == 0 and execution == "succeeded":
+                    note = "output missing: the output blob is empty"
+                if out.truncated:
+                    note = f"output truncated at {self._options.max_output_bytes} bytes"
+        else:
+            from fleet.blobs import capture_from_text
+
+            out = capture_from_text(getattr(view, "output", None), out_path)
+            err = capture_from_text(getattr(view, "error", None), err_path)
+            note = "no storage: only the last 4 KB of output (instanceView)"
+        out, err = self._relative(out), self._relative(err)
+        text = None
+        if job.success.output_must_match or job.success.output_must_not_match:
+            text = self._read_text(out)
+        return Collected(out, err, text, note)
+
+    def _relative(self, capture: StreamCapture) -> StreamCapture:
+        if capture.path and Path(capture.path).is_absolute():
+            try:
+                rel = str(Path(capture.path).relative_to(self._run_dir))
+            except ValueError:
+                return capture
+            from dataclasses import replace
+
+            return replace(capture, path=rel)
+        return capture
+
+    def _read_text(self, capture: StreamCapture) -> str | None:
+        if capture.source == "none" or not capture.path:
+            return None
+        from fleet.blobs import decode_output
+
+        try:
+            return decode_output((self._run_dir / capture.path).read_bytes())
+        except OSError:
+            return None
+
+    async def _delete(self, job: Job) -> None:
+        try:
+            await self._arm.delete_run_command(job.machine, job.run_command_name)
+        except FleetError as error:
+            self._emit(
+                JobEvent(job.machine.name, job.step, JobState.RUNNING, job.wave,
+                         f"cleanup failed: {error}", job.rollback)
+            )
+
+    async def _stop(self, job: Job, reason: str) -> None:
+        await self._delete(job)
+        self._transition(job, JobState.CANCELED, reason, reason=reason, ended_at=utc_now())
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    def _key(self, job: Job) -> str:
+        return job_key(job.machine, job.step, job.rollback)
+
+    def _transition(self, job: Job, state: JobState, detail: str | None, **fields: Any) -> None:
+        self._journal.transition(self._key(job), state, detail, **fields)
+        self._emit(JobEvent(job.machine.name, job.step, state, job.wave, detail, job.rollback))

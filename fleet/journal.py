@@ -1,0 +1,277 @@
+"""The run journal: one SQLite file (WAL) per run, the source of truth for what happened.
+
+Every state transition of every job is written *before* the remote action it announces
+(intent, then outcome), so after any crash the journal says, for every machine, what may
+have been sent. Reports are rebuilt from it. Nothing secret is ever written here: request
+bodies are stored only as a hash computed without secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fleet.errors import RunFolderError
+from fleet.types import JobResult, JobState, MachineRef, StreamCapture
+
+__all__ = ["SCHEMA_VERSION", "JobRow", "Journal", "utc_now"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_key TEXT PRIMARY KEY,
+    machine_json TEXT NOT NULL,
+    step TEXT NOT NULL,
+    step_index INTEGER NOT NULL,
+    wave INTEGER NOT NULL,
+    rollback INTEGER NOT NULL DEFAULT 0,
+    run_command_name TEXT NOT NULL,
+    request_sha256 TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL,
+    exit_code INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    polls INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT,
+    ended_at TEXT,
+    reason TEXT,
+    output_json TEXT,
+    error_json TEXT
+);
+CREATE TABLE IF NOT EXISTS transitions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_key TEXT NOT NULL,
+    at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    detail TEXT
+);
+CREATE TABLE IF NOT EXISTS waves (
+    wave INTEGER PRIMARY KEY,
+    label TEXT NOT NULL,
+    machines INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    started_at TEXT,
+    ended_at TEXT
+);
+"""
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def job_key(machine: MachineRef, step: str, rollback: bool = False) -> str:
+    return f"{machine.key}|{'rollback:' if rollback else ''}{step}"
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    job_key: str
+    machine: MachineRef
+    step: str
+    step_index: int
+    wave: int
+    rollback: bool
+    run_command_name: str
+    state: JobState
+    exit_code: int | None
+    attempts: int
+    polls: int
+    started_at: str | None
+    ended_at: str | None
+    reason: str | None
+    output: StreamCapture
+    error: StreamCapture
+
+    def to_result(self) -> JobResult:
+        return JobResult(
+            machine=self.machine,
+            step=self.step,
+            wave=self.wave,
+            state=self.state,
+            run_command_name=self.run_command_name,
+            exit_code=self.exit_code,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            attempts=self.attempts,
+            polls=self.polls,
+            output=self.output,
+            error=self.error,
+            reason=self.reason,
+            rollback=self.rollback,
+        )
+
+
+def _capture(text: str | None) -> StreamCapture:
+    return StreamCapture(**json.loads(text)) if text else StreamCapture()
+
+
+class Journal:
+    """A run's journal. Open with ``Journal.create`` (new run) or ``Journal.open`` (existing)."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = connection
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: Path, meta: Mapping[str, str]) -> Journal:
+        if path.exists():
+            raise RunFolderError(f"{path}: a journal already exists (use `fleet resume`)")
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+        journal = cls(path, cls._connect(path))
+        with journal._db:
+            journal._db.executescript(_SCHEMA)
+            rows = {"schema_version": str(SCHEMA_VERSION), "created_at": utc_now(), **meta}
+            journal._db.executemany(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", rows.items()
+            )
+        return journal
+
+    @classmethod
+    def open(cls, path: Path) -> Journal:
+        if not path.is_file():
+            raise RunFolderError(f"{path}: no journal here (is this a fleet run folder?)")
+        try:
+            journal = cls(path, cls._connect(path))
+            version = int(journal.meta().get("schema_version", "0"))
+        except (sqlite3.DatabaseError, ValueError) as error:
+            raise RunFolderError(f"{path}: the journal is unreadable or corrupted ({error})") from error
+        if version > SCHEMA_VERSION:
+            raise RunFolderError(
+                f"{path}: journal schema version {version} is newer than this fleet "
+                f"understands ({SCHEMA_VERSION}); upgrade fleet"
+            )
+        return journal
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.isolation_level = "DEFERRED"
+        return db
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- meta ------------------------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+
+    def set_meta(self, **values: str) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", values.items()
+            )
+
+    # -- jobs ------------------------------------------------------------------------------
+    def add_jobs(self, rows: list[tuple[MachineRef, str, int, int, bool, str, str]]) -> None:
+        """Register planned jobs: (machine, step, step_index, wave, rollback, name, request_sha)."""
+        with self._db:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO jobs(job_key, machine_json, step, step_index, wave, rollback,"
+                " run_command_name, request_sha256, state) VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        job_key(m, step, rb),
+                        json.dumps(asdict(m)),
+                        step,
+                        index,
+                        wave,
+                        int(rb),
+                        name,
+                        sha,
+                        JobState.PENDING.value,
+                    )
+                    for m, step, index, wave, rb, name, sha in rows
+                ],
+            )
+
+    def transition(self, key: str, state: JobState, detail: str | None = None, **fields: Any) -> None:
+        """Record a transition and update the job row in one transaction (durable on return)."""
+        columns = {"state": state.value}
+        for name, value in fields.items():
+            if name in ("output", "error"):
+                columns[f"{name}_json"] = json.dumps(asdict(value)) if value is not None else None
+            else:
+                columns[name] = value
+        assignments = ", ".join(f"{c} = ?" for c in columns)
+        with self._db:
+            self._db.execute(
+                f"UPDATE jobs SET {assignments} WHERE job_key = ?", [*columns.values(), key]
+            )
+            self._db.execute(
+                "INSERT INTO transitions(job_key, at, state, detail) VALUES (?, ?, ?, ?)",
+                (key, utc_now(), state.value, detail),
+            )
+
+    def bump(self, key: str, column: str, by: int = 1) -> None:
+        if column not in ("polls", "attempts"):
+            raise ValueError(column)
+        with self._db:
+            self._db.execute(f"UPDATE jobs SET {column} = {column} + ? WHERE job_key = ?", (by, key))
+
+    def jobs(self) -> Iterator[JobRow]:
+        cursor = self._db.execute(
+            "SELECT job_key, machine_json, step, step_index, wave, rollback, run_command_name, state,"
+            " exit_code, attempts, polls, started_at, ended_at, reason, output_json, error_json"
+            " FROM jobs ORDER BY rollback, wave, step_index, job_key"
+        )
+        for row in cursor.fetchall():
+            yield JobRow(
+                job_key=row[0],
+                machine=MachineRef(**json.loads(row[1])),
+                step=row[2],
+                step_index=row[3],
+                wave=row[4],
+                rollback=bool(row[5]),
+                run_command_name=row[6],
+                state=JobState(row[7]),
+                exit_code=row[8],
+                attempts=row[9],
+                polls=row[10],
+                started_at=row[11],
+                ended_at=row[12],
+                reason=row[13],
+                output=_capture(row[14]),
+                error=_capture(row[15]),
+            )
+
+    def transitions(self, key: str | None = None) -> list[tuple[str, str, str, str | None]]:
+        if key is None:
+            query, args = "SELECT job_key, at, state, detail FROM transitions ORDER BY id", ()
+        else:
+            query = "SELECT job_key, at, state, detail FROM transitions WHERE job_key = ? ORDER BY id"
+            args = (key,)
+        return [tuple(r) for r in self._db.execute(query, args).fetchall()]  # type: ignore[misc]
+
+    # -- waves -----------------------------------------------------------------------------
+    def set_wave(self, wave: int, label: str, machines: int, state: str, **times: str) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT INTO waves(wave, label, machines, state) VALUES (?,?,?,?)"
+                " ON CONFLICT(wave) DO UPDATE SET state = excluded.state",
+                (wave, label, machines, state),
+            )
+            for column in ("started_at", "ended_at"):
+                if column in times:
+                    self._db.execute(
+                        f"UPDATE waves SET {column} = ? WHERE wave = ?", (times[column], wave)
+                    )
+
+    def waves(self) -> list[tuple[int, str, int, str, str | None, str | None]]:
+        rows = self._db.execute(
+            "SELECT wave, label, machines, state, started_at, ended_at FROM waves ORDER BY wave"
+        ).fetchall()
+        return [tuple(r) for r in rows]  # type: ignore[misc]

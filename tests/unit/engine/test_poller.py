@@ -1,0 +1,92 @@
+"""The shared poll schedule, on a virtual clock: no real waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass
+
+from fleet.engine.options import PollPolicy
+from fleet.engine.poller import PollScheduler
+
+
+class VirtualClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += max(0.0, seconds)
+        await asyncio.sleep(0)
+
+
+@dataclass
+class View:
+    execution_state: str | None
+    provisioning_state: str | None = "Succeeded"
+    exit_code: int | None = 0
+    execution_message: str | None = None
+
+
+def machine(clock: VirtualClock, done_at: float, log: list[float]):  # type: ignore[no-untyped-def]
+    async def fetch() -> View:
+        log.append(clock.now())
+        return View("Succeeded" if clock.now() >= done_at else "Running")
+
+    return fetch
+
+
+async def test_polls_until_terminal_and_respects_read_budget() -> None:
+    clock = VirtualClock()
+    policy = PollPolicy(first_poll_s=2, min_interval_s=1, max_interval_s=8, read_budget_per_s=4)
+    poller = PollScheduler(clock, policy)
+    logs: list[list[float]] = [[] for _ in range(20)]
+    outcomes = await asyncio.gather(
+        *(poller.wait(machine(clock, 10 + i, logs[i]), deadline=1000) for i in range(20))
+    )
+    await poller.aclose()
+    assert all(o.terminal for o in outcomes)
+    for i, outcome in enumerate(outcomes):
+        assert outcome.polls == len(logs[i]) >= 1
+        assert logs[i][-1] >= 10 + i  # never declared done before it was
+    every = sorted(t for log in logs for t in log)
+    # Never more than the budget: GETs at least 1/4 s apart once the schedule spreads them.
+    later = [t for t in every if t > policy.first_poll_s]
+    gaps = [b - a for a, b in itertools.pairwise(later)]
+    assert min(gaps) >= 0.25 - 1e-9
+
+
+async def test_deadline_returns_last_view_not_terminal() -> None:
+    clock = VirtualClock()
+    poller = PollScheduler(clock, PollPolicy(first_poll_s=1, min_interval_s=1, max_interval_s=2))
+    log: list[float] = []
+    outcome = await poller.wait(machine(clock, 10_000, log), deadline=30)
+    await poller.aclose()
+    assert not outcome.terminal and outcome.view.execution_state == "Running"
+    assert max(log) <= 30
+
+
+async def test_first_poll_follows_observed_median() -> None:
+    clock = VirtualClock()
+    poller = PollScheduler(clock, PollPolicy(first_poll_s=1, min_interval_s=1, median_fraction=0.9))
+    for seconds in (100, 100, 100):
+        poller.observe_duration(seconds)
+    log: list[float] = []
+    outcome = await poller.wait(machine(clock, 100, log), deadline=1000)
+    await poller.aclose()
+    assert log[0] >= 90  # did not waste reads in the first 90 s
+    assert outcome.terminal and outcome.polls <= 3
+
+
+async def test_vanished_run_command() -> None:
+    clock = VirtualClock()
+    poller = PollScheduler(clock, PollPolicy(first_poll_s=1))
+
+    async def gone() -> None:
+        return None
+
+    outcome = await poller.wait(gone, deadline=100)
+    await poller.aclose()
+    assert outcome.vanished and outcome.polls == 1
