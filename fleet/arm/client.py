@@ -1,0 +1,421 @@
+"""``ArmClient``: the typed ARM operations fleet needs, over one transport.
+
+Request path, one concern per layer: operation (``put_run_command``...) -> ``_call`` (retry,
+429 pause, 401 refresh) -> ``_exchange`` (bucket token, bearer token, one HTTP exchange,
+accounting) -> ``Transport``.
+
+Exactly once: a PUT whose outcome is unknown (timeout, dropped connection after sending, 5xx)
+is never repeated blindly. The client GETs the run command first and adopts it if it exists;
+only a 404 proves the PUT never took effect, and only then is it sent again.
+"""
+
+from __future__ import annotations
+
+import json
+import random as _random
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+from fleet import __version__
+from fleet.arm.clock import Clock, MonotonicClock
+from fleet.arm.credentials import TokenProvider, check_endpoint, is_loopback_url
+from fleet.arm.errors import error_for
+from fleet.arm.events import ArmEvent, RequestDone, RetryScheduled, ThrottlePaused
+from fleet.arm.models import (
+    ArmStats,
+    MachineInfo,
+    RunCommandView,
+    machine_from_json,
+    run_command_from_json,
+)
+from fleet.arm.redact import redact_text, redact_url
+from fleet.arm.retry import RETRYABLE_STATUSES, RetryBudget, RetryPolicy, parse_retry_after
+from fleet.arm.throttle import ArmLimits, ConcurrencyController, Throttle
+from fleet.arm.transport import Transport, TransportFailure, TransportResponse
+from fleet.errors import ArmError, InsecureEndpointError, ThrottledError
+from fleet.types import MachineRef
+
+__all__ = ["DEFAULT_API_VERSION", "DEFAULT_ENDPOINT", "ArmClient"]
+
+DEFAULT_ENDPOINT = "https://management.azure.com"
+DEFAULT_API_VERSION = "2025-01-13"
+_PROVIDER = "providers/Microsoft.HybridCompute/machines"
+
+
+class _Ambiguous(Exception):
+    """Internal: a write may or may not have taken effect (never leaves this module)."""
+
+    def __init__(self, cause: Exception) -> None:
+        self.cause = cause
+        super().__init__(str(cause))
+
+
+class ArmClient:
+    """Machines get/list and runCommands put/get/list/delete against one ARM endpoint.
+
+    The client owns ``transport`` and ``credential`` and closes both in ``aclose``.
+    ``random`` (returning [0, 1)) drives backoff jitter; tests pass a fixed one.
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        transport: Transport,
+        credential: TokenProvider,
+        api_version: str = DEFAULT_API_VERSION,
+        limits: ArmLimits = ArmLimits(),  # noqa: B008 - frozen value, safe as a default
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value, safe as a default
+        clock: Clock | None = None,
+        observer: Callable[[ArmEvent], None] | None = None,
+        random: Callable[[], float] | None = None,
+    ) -> None:
+        check_endpoint(endpoint)  # before any request: no token over plain HTTP off loopback
+        if credential.loopback_only and not is_loopback_url(endpoint):
+            raise InsecureEndpointError(
+                "the dev credential is accepted only for a loopback endpoint"
+            )
+        self._endpoint = endpoint.rstrip("/")
+        parts = urlsplit(self._endpoint)
+        self._origin = (parts.scheme.lower(), parts.netloc.lower())
+        self._transport = transport
+        self._credential = credential
+        self._api_version = api_version
+        self._retry = retry
+        self._clock: Clock = clock or MonotonicClock()
+        self._observer = observer
+        self._random = random or _random.random
+        self._throttle = Throttle(limits, self._clock)
+        self.concurrency = ConcurrencyController(limits.concurrency, self._clock)
+        self._requests: Counter[str] = Counter()
+        self._by_status: Counter[str] = Counter()
+        self._throttled = 0
+        self._retries = 0
+        self._throttle_wait_s = 0.0
+
+    # ----------------------------------------------------------------- operations
+
+    async def get_machine(self, m: MachineRef) -> MachineInfo:
+        """The machine; NotFoundError on 404."""
+        url = self._url(self._machine_path(m))
+        response = await self._call("read", "GET", url, m.subscription_id)
+        if response.status != 200:
+            raise error_for(response, "GET", url)
+        return machine_from_json(self._json(response, "GET", url), fallback=m)
+
+    async def list_machines(
+        self, subscription_id: str, resource_group: str | None = None
+    ) -> AsyncIterator[MachineInfo]:
+        """Every machine of a subscription or resource group, following ``nextLink``."""
+        path = f"/subscriptions/{_seg(subscription_id)}"
+        if resource_group:
+            path += f"/resourceGroups/{_seg(resource_group)}"
+        async for item in self._pages(self._url(f"{path}/{_PROVIDER}"), subscription_id):
+            yield machine_from_json(item)
+
+    async def put_run_command(
+        self, m: MachineRef, name: str, body: Mapping[str, Any]
+    ) -> RunCommandView:
+        """Create (and so start) a run command: one logical PUT, retried safely.
+
+        Returns the view from the 200/201 body, or the run command adopted by the GET that
+        follows an ambiguous outcome. Does not wait for the long-running operation.
+        """
+        url = self._url(self._run_command_path(m, name))
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        budget = RetryBudget(self._retry, self._clock)
+        while True:
+            try:
+                response = await self._call(
+                    "write",
+                    "PUT",
+                    url,
+                    m.subscription_id,
+                    payload,
+                    budget=budget,
+                    ambiguous_raises=True,
+                )
+            except _Ambiguous as ambiguous:
+                delay = budget.next_backoff(self._random)
+                if delay is None:
+                    raise ambiguous.cause from None
+                self._retry_event("write", "PUT", url, budget.attempts, delay, "unknown outcome")
+                await self._clock.sleep(delay)
+                found = await self.get_run_command(m, name)
+                if found is not None:
+                    return found  # the PUT took effect: adopt, never send it twice
+                continue  # a 404 proves it never started: sending it again is safe
+            if response.status in (200, 201):
+                return run_command_from_json(self._json(response, "PUT", url), name)
+            if response.status == 202:  # accepted without a body: read what was created
+                found = await self.get_run_command(m, name)
+                return found or RunCommandView(name=name)
+            raise error_for(response, "PUT", url)
+
+    async def get_run_command(self, m: MachineRef, name: str) -> RunCommandView | None:
+        """The run command, or None on 404."""
+        url = self._url(self._run_command_path(m, name))
+        response = await self._call("read", "GET", url, m.subscription_id)
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise error_for(response, "GET", url)
+        return run_command_from_json(self._json(response, "GET", url), name)
+
+    async def list_run_commands(self, m: MachineRef) -> list[RunCommandView]:
+        url = self._url(f"{self._machine_path(m)}/runCommands")
+        return [run_command_from_json(item) async for item in self._pages(url, m.subscription_id)]
+
+    async def delete_run_command(self, m: MachineRef, name: str) -> None:
+        """Delete (and so stop) a run command; 200/202/204/404 are all fine. Does not wait."""
+        url = self._url(self._run_command_path(m, name))
+        response = await self._call("delete", "DELETE", url, m.subscription_id)
+        if response.status not in (200, 202, 204, 404):
+            raise error_for(response, "DELETE", url)
+
+    def stats(self) -> ArmStats:
+        return ArmStats(
+            requests=dict(self._requests),
+            by_status=dict(self._by_status),
+            throttled=self._throttled,
+            retries=self._retries,
+            throttle_wait_s=self._throttle_wait_s,
+        )
+
+    async def aclose(self) -> None:
+        try:
+            await self._transport.aclose()
+        finally:
+            await self._credential.aclose()
+
+    async def __aenter__(self) -> ArmClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    # ----------------------------------------------------------------- retry layer
+
+    async def _call(
+        self,
+        kind: str,
+        method: str,
+        url: str,
+        subscription_id: str,
+        body: bytes | None = None,
+        *,
+        budget: RetryBudget | None = None,
+        ambiguous_raises: bool = False,
+    ) -> TransportResponse:
+        """One logical request: retries 5xx/transport failures, waits out 429s, refreshes the
+        token once on 401. Returns the final answer whatever its status. With
+        ``ambiguous_raises``, an outcome that may have taken effect raises ``_Ambiguous``."""
+        budget = budget or RetryBudget(self._retry, self._clock)
+        refreshed = False
+        force_refresh = False
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._exchange(
+                    kind, method, url, subscription_id, body, attempt, force_refresh
+                )
+            except TransportFailure as failure:
+                if not failure.retryable:
+                    raise
+                if failure.maybe_sent and ambiguous_raises:
+                    raise _Ambiguous(failure) from failure
+                delay = budget.next_backoff(self._random)
+                if delay is None:
+                    raise
+                self._retry_event(kind, method, url, attempt, delay, "transport")
+                await self._clock.sleep(delay)
+                continue
+            force_refresh = False
+            status = response.status
+            if status == 401 and not refreshed:
+                # Tokens can expire mid-run: get a fresh one and try once more.
+                refreshed = force_refresh = True
+                self._retry_event(kind, method, url, attempt, 0.0, "401")
+                continue
+            if status == 429:
+                await self._throttled_pause(kind, method, url, subscription_id, response, budget)
+                continue
+            if status in RETRYABLE_STATUSES:
+                if ambiguous_raises:
+                    raise _Ambiguous(error_for(response, method, url))
+                delay = budget.next_backoff(self._random)
+                server_delay = parse_retry_after(response.header("retry-after"))
+                if delay is None or (
+                    server_delay is not None and not budget.allows_wait(server_delay)
+                ):
+                    return response  # out of budget: the caller maps the error
+                if server_delay is not None:  # the server knows better than our schedule
+                    delay = min(server_delay, self._retry.max_retry_after_s)
+                self._retry_event(kind, method, url, attempt, delay, str(status))
+                await self._clock.sleep(delay)
+                continue
+            self.concurrency.on_success()
+            return response
+
+    async def _throttled_pause(
+        self,
+        kind: str,
+        method: str,
+        url: str,
+        subscription_id: str,
+        response: TransportResponse,
+        budget: RetryBudget,
+    ) -> None:
+        """A 429: pause the whole bucket (once, however many callers saw it) and shrink
+        concurrency; the caller's next exchange waits in the bucket. Raises ThrottledError
+        when the pause would outlast the deadline."""
+        self._throttled += 1
+        pause_s = parse_retry_after(response.header("retry-after"))
+        if pause_s is None:
+            pause_s = self._retry.default_retry_after_s
+        pause_s = min(pause_s, self._retry.max_retry_after_s)
+        if self._throttle.pause(subscription_id, kind, pause_s):
+            self._emit(ThrottlePaused(subscription_id=subscription_id, kind=kind, pause_s=pause_s))
+        self.concurrency.on_throttle()
+        if not budget.allows_wait(pause_s):
+            error = error_for(response, method, url)
+            raise ThrottledError(
+                f"throttled past the retry deadline: {error}", status=429, code=error.code
+            )
+        self._retry_event(kind, method, url, 0, pause_s, "429")
+
+    # ----------------------------------------------------------------- one exchange
+
+    async def _exchange(
+        self,
+        kind: str,
+        method: str,
+        url: str,
+        subscription_id: str,
+        body: bytes | None,
+        attempt: int,
+        force_refresh: bool,
+    ) -> TransportResponse:
+        self._throttle_wait_s += await self._throttle.acquire(subscription_id, kind)
+        token = await self._credential.get_token(force_refresh=force_refresh)
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "User-Agent": f"fleet/{__version__}",
+            "x-ms-client-request-id": str(uuid.uuid4()),
+        }
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        self._requests[kind] += 1
+        started = self._clock.now()
+        try:
+            response = await self._transport.request(
+                method, url, headers=headers, body=body, timeout_s=self._retry.request_timeout_s
+            )
+        except TransportFailure as failure:
+            self._by_status["transport"] += 1
+            self._emit(
+                RequestDone(
+                    kind=kind,
+                    method=method,
+                    url=redact_url(url),
+                    status=None,
+                    duration_s=self._clock.now() - started,
+                    attempt=attempt,
+                    error=redact_text(str(failure)),
+                )
+            )
+            raise
+        self._by_status[str(response.status)] += 1
+        self._emit(
+            RequestDone(
+                kind=kind,
+                method=method,
+                url=redact_url(url),
+                status=response.status,
+                duration_s=self._clock.now() - started,
+                attempt=attempt,
+            )
+        )
+        self._throttle.observe(subscription_id, kind, response.headers)
+        return response
+
+    # ----------------------------------------------------------------- helpers
+
+    async def _pages(self, url: str, subscription_id: str) -> AsyncIterator[Mapping[str, Any]]:
+        next_url: str | None = url
+        while next_url:
+            response = await self._call("read", "GET", next_url, subscription_id)
+            if response.status != 200:
+                raise error_for(response, "GET", next_url)
+            page = self._json(response, "GET", next_url)
+            items = page.get("value") if isinstance(page, Mapping) else None
+            for item in items if isinstance(items, list) else []:
+                if isinstance(item, Mapping):
+                    yield item
+            link = page.get("nextLink") if isinstance(page, Mapping) else None
+            next_url = self._checked_next_link(link) if isinstance(link, str) and link else None
+
+    def _checked_next_link(self, link: str) -> str:
+        """ARM's nextLink, verbatim, but only to our own endpoint: it gets our bearer token."""
+        if link.startswith("/"):
+            link = self._endpoint + link
+        parts = urlsplit(link)
+        if (parts.scheme.lower(), parts.netloc.lower()) != self._origin:
+            raise ArmError(f"refusing to follow a nextLink to another host ({redact_url(link)})")
+        if not any(k.lower() == "api-version" for k, _ in parse_qsl(parts.query)):
+            link += ("&" if parts.query else "?") + urlencode({"api-version": self._api_version})
+        return link
+
+    def _url(self, path: str) -> str:
+        return f"{self._endpoint}{path}?{urlencode({'api-version': self._api_version})}"
+
+    @staticmethod
+    def _machine_path(m: MachineRef) -> str:
+        return (
+            f"/subscriptions/{_seg(m.subscription_id)}/resourceGroups/{_seg(m.resource_group)}"
+            f"/{_PROVIDER}/{_seg(m.name)}"
+        )
+
+    def _run_command_path(self, m: MachineRef, name: str) -> str:
+        return f"{self._machine_path(m)}/runCommands/{_seg(name)}"
+
+    @staticmethod
+    def _json(response: TransportResponse, method: str, url: str) -> Mapping[str, Any]:
+        try:
+            data = json.loads(response.body.decode("utf-8")) if response.body else {}
+        except ValueError as error:
+            raise ArmError(
+                f"ARM answered {response.status} with a body that is not JSON "
+                f"({method} {redact_url(url)})",
+                status=response.status,
+            ) from error
+        return data if isinstance(data, Mapping) else {}
+
+    def _retry_event(
+        self, kind: str, method: str, url: str, attempt: int, delay_s: float, reason: str
+    ) -> None:
+        self._retries += 1
+        self._emit(
+            RetryScheduled(
+                kind=kind,
+                method=method,
+                url=redact_url(url),
+                attempt=attempt,
+                delay_s=delay_s,
+                reason=reason,
+            )
+        )
+
+    def _emit(self, event: ArmEvent) -> None:
+        if self._observer is not None:
+            self._observer(event)
+
+
+def _seg(value: str) -> str:
+    """One URL path segment; names are validated upstream, this only keeps them one segment."""
+    return quote(value, safe="")

@@ -1,0 +1,214 @@
+"""Client-side rate limiting that mirrors ARM's own token buckets.
+
+One bucket per (subscription, kind), kind being ``read``, ``write`` or ``delete``, seeded from
+ARM's documented defaults and corrected downwards from every response's
+``x-ms-ratelimit-remaining-subscription-<kind>s`` header, so fleet slows down before ARM
+answers 429. A 429 pauses its whole bucket for ``Retry-After`` once, however many callers saw
+it, and the bucket restarts nearly empty so waiting callers trickle out instead of stampeding.
+``ConcurrencyController`` adapts how many jobs the engine keeps in flight (AIMD).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+
+from fleet.arm.clock import Clock
+
+__all__ = [
+    "KINDS",
+    "AimdPolicy",
+    "ArmLimits",
+    "BucketLimits",
+    "ConcurrencyController",
+    "Throttle",
+    "TokenBucket",
+]
+
+KINDS = ("read", "write", "delete")
+
+
+@dataclass(frozen=True, slots=True)
+class BucketLimits:
+    burst: float
+    per_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class AimdPolicy:
+    """Additive increase (``increase`` per window of successes), multiplicative decrease."""
+
+    initial: int = 50
+    minimum: int = 1
+    maximum: int = 500
+    increase: float = 1.0
+    decrease_factor: float = 0.5
+    decrease_cooldown_s: float = 5.0  # one burst of 429s is one decrease, not fifty
+
+
+@dataclass(frozen=True, slots=True)
+class ArmLimits:
+    """Per-subscription bucket sizes and refill rates (ARM's public-cloud defaults, per
+    principal) and the concurrency policy. Lower them for trial subscriptions or sharing."""
+
+    reads: BucketLimits = BucketLimits(burst=250, per_s=25)
+    writes: BucketLimits = BucketLimits(burst=200, per_s=10)
+    deletes: BucketLimits = BucketLimits(burst=200, per_s=10)
+    concurrency: AimdPolicy = field(default_factory=AimdPolicy)
+
+    def for_kind(self, kind: str) -> BucketLimits:
+        return {"read": self.reads, "write": self.writes, "delete": self.deletes}[kind]
+
+
+class TokenBucket:
+    """A token bucket on an injected clock. Waiters queue FIFO behind one lock, so an empty or
+    paused bucket has one sleeper, not a crowd polling it."""
+
+    def __init__(self, limits: BucketLimits, clock: Clock) -> None:
+        self.capacity = float(limits.burst)
+        self.rate_per_s = float(limits.per_s)
+        self._clock = clock
+        self._tokens = self.capacity
+        self._updated = clock.now()
+        self.paused_until = float("-inf")
+        self._lock = asyncio.Lock()
+
+    def _refill(self, now: float) -> None:
+        if now > self._updated:
+            self._tokens = min(
+                self.capacity, self._tokens + (now - self._updated) * self.rate_per_s
+            )
+            self._updated = now
+
+    @property
+    def tokens(self) -> float:
+        self._refill(self._clock.now())
+        return self._tokens
+
+    def wait_s(self) -> float:
+        """Seconds until one token may be taken (0 when one is available now)."""
+        now = self._clock.now()
+        if now < self.paused_until:
+            return self.paused_until - now
+        self._refill(now)
+        if self._tokens >= 1.0:
+            return 0.0
+        return (1.0 - self._tokens) / self.rate_per_s
+
+    def try_take(self) -> bool:
+        if self.wait_s() > 0.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+    async def acquire(self) -> float:
+        """Take one token, sleeping on the clock while none is available; returns time waited."""
+        start = self._clock.now()
+        async with self._lock:
+            while not self.try_take():
+                await self._clock.sleep(self.wait_s())
+        return self._clock.now() - start
+
+    def correct(self, remaining: float) -> None:
+        """ARM's count of what is left is authoritative when it is lower than ours."""
+        self._refill(self._clock.now())
+        self._tokens = min(self._tokens, max(0.0, remaining))
+
+    def pause(self, seconds: float) -> bool:
+        """Stop the bucket for ``seconds``; True if that extended the pause (a new pause)."""
+        now = self._clock.now()
+        until = now + max(0.0, seconds)
+        if until <= self.paused_until:
+            return False
+        self.paused_until = until
+        # Restart with a single token when the pause ends: the callers held back by the
+        # pause then leave one by one at the refill rate, not all at once.
+        self._tokens = 1.0
+        self._updated = until
+        return True
+
+
+class Throttle:
+    """All buckets of one client (one principal), created on first use per subscription."""
+
+    def __init__(self, limits: ArmLimits, clock: Clock) -> None:
+        self._limits = limits
+        self._clock = clock
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+
+    def bucket(self, subscription_id: str, kind: str) -> TokenBucket:
+        key = (subscription_id.lower(), kind)
+        found = self._buckets.get(key)
+        if found is None:
+            found = self._buckets[key] = TokenBucket(self._limits.for_kind(kind), self._clock)
+        return found
+
+    async def acquire(self, subscription_id: str, kind: str) -> float:
+        return await self.bucket(subscription_id, kind).acquire()
+
+    def observe(self, subscription_id: str, kind: str, headers: Mapping[str, str]) -> None:
+        """Correct the bucket from ``x-ms-ratelimit-remaining-subscription-<kind>s``."""
+        value = headers.get(f"x-ms-ratelimit-remaining-subscription-{kind}s")
+        if value is None:
+            return
+        try:
+            remaining = float(value)
+        except ValueError:
+            return
+        self.bucket(subscription_id, kind).correct(remaining)
+
+    def pause(self, subscription_id: str, kind: str, seconds: float) -> bool:
+        return self.bucket(subscription_id, kind).pause(seconds)
+
+
+class ConcurrencyController:
+    """How many jobs may be in flight: AIMD on 429s, with a cooldown so one burst of 429s is
+    one decrease. The engine either reads ``limit`` or holds a ``slot()`` per job."""
+
+    def __init__(self, policy: AimdPolicy, clock: Clock) -> None:
+        self._policy = policy
+        self._clock = clock
+        self._limit = float(max(policy.minimum, min(policy.maximum, policy.initial)))
+        self._last_decrease = float("-inf")
+        self._in_flight = 0
+        self._changed = asyncio.Condition()
+        self.decreases = 0
+
+    @property
+    def limit(self) -> int:
+        return int(self._limit)
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def on_success(self) -> None:
+        # +increase per "window" of `limit` successes: the classic congestion-avoidance step.
+        self._limit = min(
+            float(self._policy.maximum), self._limit + self._policy.increase / self._limit
+        )
+
+    def on_throttle(self) -> bool:
+        """Shrink the limit unless it was shrunk within the cooldown; True if it shrank."""
+        now = self._clock.now()
+        if now - self._last_decrease < self._policy.decrease_cooldown_s:
+            return False
+        self._last_decrease = now
+        self._limit = max(float(self._policy.minimum), self._limit * self._policy.decrease_factor)
+        self.decreases += 1
+        return True
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of ``limit`` places for the duration of a job."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._in_flight < self.limit)
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._in_flight -= 1
+                self._changed.notify_all()

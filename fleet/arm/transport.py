@@ -1,0 +1,159 @@
+"""The one HTTP seam: a ``Transport`` protocol and its aiohttp implementation.
+
+This is the only module importing aiohttp's client. It knows nothing of ARM: it sends one
+request and returns status, headers and the whole body, or raises :class:`TransportFailure`
+saying whether the request may have reached the server (which decides whether a PUT may be
+repeated blindly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import aiohttp
+
+from fleet.arm.redact import redact_text, redact_url
+from fleet.errors import TransportError, UsageError
+
+__all__ = [
+    "AiohttpTransport",
+    "Transport",
+    "TransportFailure",
+    "TransportResponse",
+    "make_transport",
+]
+
+
+class TransportFailure(TransportError):
+    """No HTTP answer. ``maybe_sent``: the server may have received (and acted on) the request.
+
+    ``retryable`` is False for failures that repeating cannot fix (TLS verification, bad URL).
+    """
+
+    def __init__(self, message: str, *, maybe_sent: bool, retryable: bool = True) -> None:
+        self.maybe_sent = maybe_sent
+        self.retryable = retryable
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class TransportResponse:
+    """A complete HTTP answer. Header names are lower-cased."""
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+class Transport(Protocol):
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None = None,
+        timeout_s: float,
+    ) -> TransportResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+class AiohttpTransport:
+    """One ``aiohttp.ClientSession`` (created on first use, inside the running loop)."""
+
+    def __init__(self, *, ssl_context: ssl.SSLContext | None = None, limit: int = 100) -> None:
+        self._ssl_context = ssl_context
+        self._limit = limit
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._limit, ssl=self._ssl_context if self._ssl_context else True
+            )
+            # No proxies or netrc from the environment: a token must go only where we point it.
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None = None,
+        timeout_s: float,
+    ) -> TransportResponse:
+        session = self._get_session()
+        timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(timeout_s, 10.0))
+        try:
+            # Redirects are not followed: ARM does not redirect, and following one would
+            # carry the Authorization header to wherever it points.
+            async with session.request(
+                method,
+                url,
+                headers=dict(headers),
+                data=body,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as response:
+                payload = await response.read()
+                return TransportResponse(
+                    status=response.status,
+                    headers={k.lower(): v for k, v in response.headers.items()},
+                    body=payload,
+                )
+        except Exception as error:
+            raise _translate(error, method, url) from error
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _translate(error: Exception, method: str, url: str) -> Exception:
+    """Map aiohttp/OS errors to TransportFailure; anything else passes through unchanged."""
+    where = f"{method} {redact_url(url)}"
+    detail = redact_text(" ".join(str(error).split())) or type(error).__name__
+    if isinstance(error, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return TransportFailure(
+            f"TLS failure on {where}: {detail} (use --ca-file for a private CA)",
+            maybe_sent=False,
+            retryable=False,
+        )
+    if isinstance(error, aiohttp.InvalidURL):
+        return TransportFailure(f"invalid URL {where}", maybe_sent=False, retryable=False)
+    # Connection never established: the server cannot have seen the request.
+    if isinstance(error, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+        return TransportFailure(f"cannot connect for {where}: {detail}", maybe_sent=False)
+    # From here on the request may have been written before things went wrong.
+    if isinstance(error, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return TransportFailure(f"timeout on {where}", maybe_sent=True)
+    if isinstance(error, aiohttp.ClientError | OSError):
+        return TransportFailure(
+            f"connection lost on {where}: {type(error).__name__} {detail}", maybe_sent=True
+        )
+    return error
+
+
+def make_transport(*, ca_file: str | None, endpoint: str, limit: int = 100) -> AiohttpTransport:
+    """A transport for ``endpoint``; ``ca_file`` adds a private CA (the simulator's) to trust."""
+    context: ssl.SSLContext | None = None
+    if ca_file and endpoint.lower().startswith("https:"):
+        context = ssl.create_default_context()
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as error:
+            raise UsageError(
+                f"--ca-file {ca_file}: cannot load it as PEM certificates: {error}"
+            ) from error
+    return AiohttpTransport(ssl_context=context, limit=limit)
