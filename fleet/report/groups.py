@@ -1,0 +1,84 @@
+"""Output groups: machines whose output is byte-for-byte identical, shown once with a count.
+
+With 500 machines the operator reads three groups, not 500 outputs. Identity is the sha256 of
+the kept bytes per step and stream; a capture without a hash (nothing read) is not grouped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from fleet.report.facts import SEVERITY
+from fleet.types import JobResult, JobState, StreamCapture
+
+__all__ = ["OutputGroup", "output_groups"]
+
+_RANK = {state: i for i, state in enumerate(SEVERITY)}
+
+
+@dataclass(frozen=True, slots=True)
+class OutputGroup:
+    id: str  # "g1", "g2", ... in display order
+    step: str
+    stream: str  # "output" | "error"
+    sha256: str
+    count: int
+    size_bytes: int
+    truncated: bool
+    excerpt: str
+    machine_ids: tuple[str, ...]
+    machine_names: tuple[str, ...]
+    states: tuple[tuple[str, int], ...]  # (state, count), worst first
+    exit_codes: tuple[int | None, ...]  # distinct, in first-seen order
+
+    @property
+    def has_failure(self) -> bool:
+        return any(JobState(s).is_failure for s, _ in self.states)
+
+
+def _capture(result: JobResult, stream: str) -> StreamCapture:
+    return result.output if stream == "output" else result.error
+
+
+def output_groups(results: Iterable[JobResult]) -> list[OutputGroup]:
+    """Group by (step, stream, sha256). Every captured stdout is grouped (an empty one too,
+    as the "no output" group); stderr only when it is non-empty. Groups holding a failure come
+    first, then the largest."""
+    buckets: dict[tuple[str, str, str], list[JobResult]] = {}
+    for result in results:
+        for stream in ("output", "error"):
+            capture = _capture(result, stream)
+            if capture.sha256 is None or (stream == "error" and capture.size_bytes == 0):
+                continue
+            buckets.setdefault((result.step, stream, capture.sha256), []).append(result)
+    unordered: list[OutputGroup] = []
+    for (step, stream, sha), members in buckets.items():
+        first = _capture(members[0], stream)
+        states: dict[str, int] = {}
+        for state in sorted((m.state for m in members), key=lambda s: _RANK[s]):
+            states[state.value] = states.get(state.value, 0) + 1
+        codes: list[int | None] = []
+        for member in members:
+            if member.exit_code not in codes:
+                codes.append(member.exit_code)
+        unordered.append(
+            OutputGroup(
+                id="",
+                step=step,
+                stream=stream,
+                sha256=sha,
+                count=len(members),
+                size_bytes=first.size_bytes,
+                truncated=any(_capture(m, stream).truncated for m in members),
+                excerpt=first.excerpt,
+                machine_ids=tuple(m.machine.resource_id for m in members),
+                machine_names=tuple(m.machine.name for m in members),
+                states=tuple(states.items()),
+                exit_codes=tuple(codes),
+            )
+        )
+    unordered.sort(
+        key=lambda g: (not g.has_failure, g.stream != "output", -g.count, g.step, g.sha256)
+    )
+    return [replace(g, id=f"g{i}") for i, g in enumerate(unordered, start=1)]

@@ -1,0 +1,53 @@
+"""Write a run's reports into its run folder, each file replaced atomically."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from fleet.errors import RunFolderError, UsageError
+from fleet.report.html import render_html
+from fleet.report.json_report import render_json
+from fleet.report.junit import render_junit
+from fleet.report.markdown import render_markdown
+from fleet.types import RunRecord
+
+__all__ = ["ALL_FORMATS", "FILE_NAMES", "write_reports"]
+
+ALL_FORMATS: tuple[str, ...] = ("json", "junit", "md", "html")
+FILE_NAMES: dict[str, str] = {
+    "json": "report.json",
+    "junit": "junit.xml",
+    "md": "summary.md",
+    "html": "report.html",
+}
+_RENDERERS: dict[str, Callable[[RunRecord], str]] = {
+    "json": render_json,
+    "junit": render_junit,
+    "md": render_markdown,
+    "html": render_html,
+}
+
+
+def write_reports(
+    run_dir: Path, record: RunRecord, formats: Iterable[str] = ALL_FORMATS
+) -> dict[str, Path]:
+    """Render ``formats`` of ``record`` into ``run_dir``; returns format -> file written.
+    A reader never sees a half-written file (write to a temporary name, then rename)."""
+    wanted = list(dict.fromkeys(formats))
+    unknown = [f for f in wanted if f not in _RENDERERS]
+    if unknown:
+        raise UsageError(f"unknown report format {unknown[0]!r}: use one of {', '.join(ALL_FORMATS)}")
+    written: dict[str, Path] = {}
+    for fmt in wanted:
+        path = run_dir / FILE_NAMES[fmt]
+        text = _RENDERERS[fmt](record)
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as error:
+            raise RunFolderError(f"{path}: cannot write: {error.strerror or error}") from error
+        written[fmt] = path
+    return written
