@@ -74,7 +74,8 @@ def generate_fleet(
 ) -> list[SimMachine]:
     """``count`` machines spread over subscriptions, resource groups, locations, both OSes and
     env/role/ring tags. Names are globally unique (``arc-lnx-web-0001``); same seed, same fleet.
-    About 3% run an agent older than 1.33 and 2% are Disconnected, so preflight has work."""
+    Every 25th machine (from the 13th) runs an agent older than 1.33 and every 40th (from the
+    7th) is Disconnected, so preflight has work."""
     rng = random.Random(f"fleet:{seed}")
     null_rng = random.Random(f"nulls:{seed}")
     nulls = nulls or NullsSpec()
@@ -88,9 +89,9 @@ def generate_fleet(
         location = rng.choice(LOCATIONS)
         rg = f"rg-{env}-{location}"
         ring = "0" if index % 50 == 1 else str(1 + rng.randrange(3))
-        roll = rng.random()
-        status = "Disconnected" if roll < 0.02 else "Connected"
-        agent = OLD_AGENT_VERSION if 0.02 <= roll < 0.05 else CURRENT_AGENT_VERSION
+        # Fixed positions (not random draws) so every fleet of 40+ has both kinds.
+        status = "Disconnected" if index % 40 == 7 else "Connected"
+        agent = OLD_AGENT_VERSION if index % 25 == 13 else CURRENT_AGENT_VERSION
         prefix = "lnx" if os_type == "linux" else "win"
         machines.append(
             SimMachine(

@@ -1,0 +1,219 @@
+"""``fleet sim``: serve the simulator, or write the inventory of a simulated fleet."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from fleet.commands.common import guarded, run_async
+from fleet.errors import UsageError
+from fleet.sim.config import Profile, SimConfig, load_profile
+from fleet.sim.inventory_io import write_inventory
+from fleet.sim.server import SimServer, load_machines
+
+__all__ = ["sim"]
+
+
+@click.group("sim")
+def sim() -> None:
+    """The ARM + Arc agent simulator: serve it, or write its inventory."""
+
+
+def _fleet_options(fn: click.decorators.FC) -> click.decorators.FC:
+    options = [
+        click.option(
+            "--machines",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Generate N machines (default 20).",
+        ),
+        click.option(
+            "--seed",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Seed for the fleet and every fault.",
+        ),
+        click.option(
+            "--subscriptions",
+            type=click.IntRange(min=1),
+            default=3,
+            show_default=True,
+            help="Spread generated machines over this many subscriptions.",
+        ),
+        click.option(
+            "--inventory",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Serve exactly the machines of this inventory file.",
+        ),
+        click.option(
+            "--profile",
+            "profile_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Behaviour and faults (YAML).",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _profile(path: Path | None) -> Profile:
+    return load_profile(path) if path is not None else Profile()
+
+
+@sim.command("serve")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (loopback only unless --allow-remote).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port; 0 picks a free one.",
+)
+@_fleet_options
+@click.option(
+    "--storage",
+    default="none",
+    show_default=True,
+    help="azurite (start a child Azurite), none, or a storage connection string.",
+)
+@click.option(
+    "--tls", is_flag=True, help="Serve HTTPS with a generated CA (needed by the Azure SDK)."
+)
+@click.option(
+    "--ca-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --tls: where to write the CA's PEM (default: a temp file).",
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Items per page of list answers.",
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Wall seconds per simulated second.",
+)
+@click.option(
+    "--rerun-identical-put",
+    is_flag=True,
+    help="A PUT identical to the existing command runs it again.",
+)
+@click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host.")
+@click.option(
+    "--write-inventory",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the served fleet as an inventory file.",
+)
+def serve(
+    host: str,
+    port: int,
+    machines: int | None,
+    seed: int,
+    subscriptions: int,
+    inventory: Path | None,
+    profile_file: Path | None,
+    storage: str,
+    tls: bool,
+    ca_file: Path | None,
+    page_size: int,
+    time_scale: float,
+    rerun_identical_put: bool,
+    allow_remote: bool,
+    write_inventory: Path | None,
+) -> None:
+    """Serve simulated ARM until SIGTERM or SIGINT. The first line on stdout is a JSON object
+    with arm_endpoint (and ca_file, storage_connection_string when they exist)."""
+
+    def build() -> SimConfig:
+        if inventory is not None and machines is not None:
+            raise UsageError("--inventory and --machines exclude each other")
+        if ca_file is not None and not tls:
+            raise UsageError("--ca-file needs --tls")
+        return SimConfig(
+            host=host,
+            port=port,
+            tls=tls,
+            ca_file=ca_file,
+            machines=machines,
+            seed=seed,
+            subscriptions=subscriptions,
+            inventory=inventory,
+            profile=_profile(profile_file),
+            storage=storage,
+            page_size=page_size,
+            time_scale=time_scale,
+            rerun_identical_put=rerun_identical_put,
+            allow_remote=allow_remote,
+        )
+
+    config = guarded(build)
+    run_async(lambda: _serve(config, write_inventory))
+
+
+async def _serve(config: SimConfig, inventory_out: Path | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with SimServer(config) as server:
+        if inventory_out is not None:
+            write_inventory(server.machines, inventory_out)
+        ready: dict[str, object] = {"arm_endpoint": server.arm_endpoint}
+        if server.ca_file:
+            ready["ca_file"] = server.ca_file
+        if server.storage_connection_string and config.storage == "azurite":
+            ready["storage_connection_string"] = server.storage_connection_string
+        ready["machines"] = len(server.machines)
+        ready["subscriptions"] = sorted({m.subscription_id for m in server.machines})
+        sys.stdout.write(json.dumps(ready) + "\n")
+        sys.stdout.flush()
+        await stop.wait()
+
+
+@sim.command("write-inventory")
+@_fleet_options
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+def write_inventory_command(
+    machines: int | None,
+    seed: int,
+    subscriptions: int,
+    inventory: Path | None,
+    profile_file: Path | None,
+    output: Path,
+) -> None:
+    """Write the fleet `fleet sim serve` would serve with the same options, as an inventory."""
+
+    def run() -> None:
+        config = SimConfig(
+            machines=machines,
+            seed=seed,
+            subscriptions=subscriptions,
+            inventory=inventory,
+            profile=_profile(profile_file),
+        )
+        fleet = load_machines(config)
+        write_inventory(fleet, output)
+        click.echo(f"wrote {len(fleet)} machines to {output}")
+
+    guarded(run)
