@@ -32,6 +32,7 @@ __all__ = [
 Sleep = Callable[[float], Awaitable[None]]
 _READ_CHUNK_BYTES = 64 * 1024
 _FALLBACK_PATH = "/usr/local/bin:/usr/bin:/bin"
+_REAP_WAIT_S = 5.0
 
 
 class Sink(Protocol):
@@ -166,6 +167,19 @@ def _kill_group(process: asyncio.subprocess.Process) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+async def _reap(process: asyncio.subprocess.Process) -> None:
+    """Kill the script's process group and collect the shell. The wait is bounded because
+    asyncio's ``wait()`` also waits for the pipes, which a child that left the group (setsid)
+    could hold open for ever; such a child is the one thing this executor cannot stop."""
+    _kill_group(process)
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(_REAP_WAIT_S):
+            await asyncio.shield(process.wait())
+
+
 async def _pump(
     stream: asyncio.StreamReader | None, write: Callable[[bytes], Awaitable[None]]
 ) -> None:
@@ -219,14 +233,8 @@ class ShellExecutor:
                     )
                     code = await process.wait()
             except TimeoutError:
-                _kill_group(process)
-                await process.wait()
                 return _timed_out(job)
             finally:
                 # Also on cancellation: no script outlives its execution.
-                _kill_group(process)
-                if process.returncode is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        process.kill()
-                    await asyncio.shield(process.wait())
+                await _reap(process)
         return _finished(code)
