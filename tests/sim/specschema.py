@@ -1,0 +1,59 @@
+"""Validate JSON bodies against the official OpenAPI definitions (jsonschema, resolving ``$ref``s
+into the spec files, common-types v3 included). The spec folder is ``$FLEET_SPEC_DIR`` or
+``../shared/spec`` beside the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft4Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+REPO = Path(__file__).resolve().parents[2]
+RC_DIR = "specification/hybridcompute/resource-manager/Microsoft.HybridCompute"
+COMMON_TYPES = "specification/common-types/resource-management/v3/types.json"
+SPEC_FILES = {
+    "2024-11-10-preview": f"{RC_DIR}/preview/2024-11-10-preview/HybridCompute.json",
+    "2025-01-13": f"{RC_DIR}/stable/2025-01-13/HybridCompute.json",
+}
+
+
+def spec_dir() -> Path | None:
+    root = Path(os.environ.get("FLEET_SPEC_DIR") or REPO.parent / "shared" / "spec")
+    return root if all((root / f).is_file() for f in SPEC_FILES.values()) else None
+
+
+def _retrieve(uri: str) -> Resource[Any]:
+    path = Path(uri.removeprefix("file://"))
+    return Resource.from_contents(json.loads(path.read_text()), default_specification=DRAFT4)
+
+
+@cache
+def validator(api_version: str, definition: str) -> Draft4Validator:
+    root = spec_dir()
+    assert root is not None
+    # ErrorResponse is ARM's common type, not HybridCompute's.
+    file = COMMON_TYPES if definition == "ErrorResponse" else SPEC_FILES[api_version]
+    path = (root / file).resolve()
+    schema = {"$ref": f"file://{path}#/definitions/{definition}"}
+    return Draft4Validator(schema, registry=Registry(retrieve=_retrieve))  # type: ignore[call-arg]
+
+
+def without_nulls(value: Any) -> Any:
+    """JSON nulls mean "absent" here: the spec's own Machines_ListBySubscription example returns
+    nulls for string fields, which a strict draft-4 check would reject."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
+def errors(api_version: str, definition: str, body: Any) -> list[str]:
+    found = validator(api_version, definition).iter_errors(without_nulls(body))
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in found]
