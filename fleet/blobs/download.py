@@ -65,20 +65,24 @@ async def write_capped(
     head = b""
     window = bytearray()
     tmp = dest.with_name(dest.name + ".part")
-    with tmp.open("wb") as out:
-        async for chunk in chunks:
-            room = max_bytes - written
-            if room <= 0:
-                break
-            piece = bytes(chunk[:room])
-            out.write(piece)
-            digest.update(piece)
-            if len(head) < 4:
-                head += piece[: 4 - len(head)]
-            window += piece
-            if len(window) > 2 * _EXCERPT_WINDOW:
-                del window[: len(window) - _EXCERPT_WINDOW]
-            written += len(piece)
+    try:
+        with tmp.open("wb") as out:
+            async for chunk in chunks:
+                room = max_bytes - written
+                if room <= 0:
+                    break
+                piece = bytes(chunk[:room])
+                out.write(piece)
+                digest.update(piece)
+                if len(head) < 4:
+                    head += piece[: 4 - len(head)]
+                window += piece
+                if len(window) > 2 * _EXCERPT_WINDOW:
+                    del window[: len(window) - _EXCERPT_WINDOW]
+                written += len(piece)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # no half file left behind when the download fails
+        raise
     os.replace(tmp, dest)  # a half-written file never carries the final name
     window_bytes = bytes(window[-_EXCERPT_WINDOW:])
     window_offset = written - len(window_bytes)

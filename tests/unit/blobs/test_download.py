@@ -5,7 +5,10 @@ import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 from fleet.blobs.download import capture_from_text, write_capped
+from fleet.errors import StorageError
 
 
 async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
@@ -41,6 +44,16 @@ async def test_excerpt_of_a_long_utf16_stream_keeps_the_bom_hint(tmp_path: Path)
     )
     assert capture.excerpt.splitlines()[-1] == "ligne 2999 é"
     assert len(capture.excerpt.splitlines()) == 20
+
+
+async def test_failed_stream_leaves_no_file(tmp_path: Path) -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"partial"
+        raise StorageError("downloading blob x failed")
+
+    with pytest.raises(StorageError):
+        await write_capped(broken(), tmp_path / "x", total_size=100, kept_from=0, max_bytes=100)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "x.part").exists()
 
 
 def test_capture_from_instance_view_text(tmp_path: Path) -> None:
