@@ -3,8 +3,10 @@ blob failures, timeouts, cancel, script URIs and secrets. Every wait is an Event
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
@@ -317,3 +319,36 @@ async def test_same_seed_same_results_different_seed_differs() -> None:
     assert first == await exit_codes(11)
     assert set(first) == {0, 9}
     assert first != await exit_codes(12)
+
+
+async def test_long_modelled_output_grows_in_the_blob_while_running(store: Store) -> None:
+    calls = 0
+    reached, release = asyncio.Event(), asyncio.Event()
+
+    async def gated_sleep(seconds: float) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:  # 1: start latency, 2: before the first piece, 3: before the second
+            reached.set()
+            await release.wait()
+
+    moment = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    profile = parse_agent_profile({"output_bytes": 100_000}, source="p")
+    agent = Agent(profile, seed=1, time_scale=1.0, sleep=gated_sleep, clock=lambda: moment)
+    try:
+        execution = agent.start(request(out=store.sas_url("g.out"), err=store.sas_url("g.err")))
+        await reached.wait()
+        partial = await store.read("g.out")
+        view = execution.instance_view()
+        assert view["executionState"] == "Running"
+        assert view["startTime"] == "2030-01-02T03:04:05+00:00"
+        assert partial.startswith(b"fleet-sim: machine=web-01")
+        assert b"fleet-sim: filler" in partial
+        assert len(partial) < 100_000
+        release.set()
+        await execution.finished.wait()
+    finally:
+        await agent.aclose()
+    full = await store.read("g.out")
+    assert len(full) == 100_000
+    assert full.startswith(partial)
