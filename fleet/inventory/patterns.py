@@ -111,7 +111,7 @@ def _term_hosts(inventory: Inventory, term: Term, field: str, pattern: str) -> s
             if fnmatch.fnmatchcase(group, text):
                 matched.update(inventory.group_members(group))
     else:
-        close = difflib.get_close_matches(text, [*inventory.groups, *names], n=1)
+        close = difflib.get_close_matches(text, [*inventory.groups, *names], n=1, cutoff=0.7)
         hint = f"did you mean {close[0]!r}?" if close else None
         raise SelectionError(f"{text!r} in pattern {pattern!r} is neither a host nor a group",
                              field=field, hint=hint)

@@ -1,0 +1,48 @@
+"""``fleet plan``: show every machine's exact run command; touches nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from fleet.commands.common import guarded
+
+__all__ = ["plan"]
+
+
+@click.command("plan")
+@click.argument("playbook", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-i", "--inventory", "inventory_path", required=True,
+              type=click.Path(path_type=Path, dir_okay=False), help="Inventory YAML file.")
+@click.option("-l", "--limit", default=None, help="Further narrow the playbook's hosts "
+              "(pattern: names, globs, groups, a:b, a:&b, a:!b, tag:k=v).")
+@click.option("-e", "--extra-vars", "extra_vars", multiple=True,
+              help="key=value, a JSON object, or @file.yaml (repeatable; highest precedence).")
+@click.option("--run-id", default=None, help="Run id to plan for (default: a new one).")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Wave order: 0 keeps inventory order; other values shuffle stably.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def plan(playbook: Path, inventory_path: Path, limit: str | None, extra_vars: tuple[str, ...],
+         run_id: str | None, seed: int, fmt: str) -> None:
+    """Render PLAYBOOK against the inventory and print the plan (no network)."""
+
+    def go() -> None:
+        from fleet.inventory import load_inventory
+        from fleet.plan.build import build_plan, new_run_id
+        from fleet.plan.extravars import parse_extra_vars
+        from fleet.plan.render import dumps_plan, plan_to_text
+
+        result = build_plan(
+            playbook_path=playbook,
+            inventory=load_inventory(inventory_path),
+            limit=limit,
+            extra_vars=parse_extra_vars(extra_vars),
+            run_id=run_id or new_run_id(datetime.now(UTC)),
+            seed=seed,
+        )
+        click.echo(dumps_plan(result) if fmt == "json" else plan_to_text(result), nl=False)
+
+    guarded(go)

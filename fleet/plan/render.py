@@ -1,0 +1,181 @@
+"""The plan as JSON (stable, for machines and golden tests) and as text (for people).
+
+Secrets never appear: protected parameter values and the run-as password are ``***`` (with
+where they come from, e.g. ``env:DEPLOY_PW``), and a SAS signature in a ``scriptUri`` is
+shown as ``sig=***``. Same plan in, byte-identical ``dumps_plan`` out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from fleet.plan.model import REDACTED, Job, Plan, SecretRef
+from fleet.types import MachineRef
+
+__all__ = ["PLAN_SCHEMA", "dumps_plan", "plan_to_json", "plan_to_text", "redact_text"]
+
+PLAN_SCHEMA = "fleet.plan/1"
+_SIG = re.compile(r"(?i)([?&]sig=)[^&#\s\"']*")
+
+
+def redact_text(text: str) -> str:
+    """Hide SAS signatures (``sig=...``) in URLs."""
+    return _SIG.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _secret(ref: SecretRef) -> dict[str, str]:
+    source = "literal" if ref.scheme == "literal" else f"{ref.scheme}:{ref.ref}"
+    return {"value": REDACTED, "from": source}
+
+
+def _machine(machine: MachineRef) -> dict[str, str]:
+    return {
+        "name": machine.name,
+        "id": machine.resource_id,
+        "subscription_id": machine.subscription_id,
+        "resource_group": machine.resource_group,
+        "location": machine.location,
+        "os_type": machine.os_type,
+    }
+
+
+def _job(job: Job) -> dict[str, Any]:
+    upload = None
+    if job.script_upload is not None:
+        data = job.script_upload.encode()
+        upload = {"size_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return {
+        "machine": job.machine.name,
+        "machine_id": job.machine.resource_id,
+        "step": job.step,
+        "step_index": job.step_index,
+        "wave": job.wave,
+        "rollback": job.rollback,
+        "run_command_name": job.run_command_name,
+        "resource_path": f"{job.machine.resource_id}/runCommands/{job.run_command_name}",
+        "output_blob": job.output_blob,
+        "error_blob": job.error_blob,
+        "request": _redact(job.request),
+        "protected_parameters": [{"name": name, **_secret(ref)}
+                                 for name, ref in job.protected_parameters],
+        "run_as_password": None if job.run_as_password is None else _secret(job.run_as_password),
+        "timeout_s": job.timeout_s,
+        "success": {
+            "exit_codes": list(job.success.exit_codes),
+            "output_matches": list(job.success.output_must_match),
+            "output_not_matches": list(job.success.output_must_not_match),
+        },
+        "when": job.when,
+        "script_upload": upload,
+    }
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    """A JSON-ready dict; key order is fixed, so ``json.dumps`` of it is stable."""
+    rollout = plan.rollout
+    return {
+        "schema": PLAN_SCHEMA,
+        "run_id": plan.run_id,
+        "playbook": {"name": plan.playbook.name, "path": plan.playbook.path,
+                     "sha256": plan.playbook.sha256},
+        "summary": {
+            "machines": sum(len(w.machines) for w in plan.waves),
+            "waves": len(plan.waves),
+            "jobs": len(plan.jobs),
+            "rollback_jobs": len(plan.rollback_jobs),
+            "excluded": len(plan.excluded),
+        },
+        "rollout": {
+            "max_concurrency": rollout.max_concurrency,
+            "slow_start": rollout.slow_start,
+            "max_failures": rollout.max_failures,
+            "failures_per": rollout.failures_per,
+            "max_unreachable": rollout.max_unreachable,
+            "count_timeout_as_failure": rollout.count_timeout_as_failure,
+            "on_breach": rollout.on_breach,
+            "pause_s": rollout.pause_s,
+            "approve": rollout.approve,
+            "verify_step": rollout.verify_step,
+            "rollback_on": rollout.rollback_on,
+            "rollback_targets": rollout.rollback_targets,
+        },
+        "steps": [{"name": s.name, "when": s.when} for s in plan.steps],
+        "rollback_steps": [{"name": s.name} for s in plan.rollback_steps],
+        "waves": [
+            {"index": w.index, "label": w.label, "machines": [_machine(m) for m in w.machines]}
+            for w in plan.waves
+        ],
+        "jobs": [_job(j) for j in plan.jobs],
+        "rollback_jobs": [_job(j) for j in plan.rollback_jobs],
+        "excluded": [{"machine": _machine(e.machine), "reason": e.reason} for e in plan.excluded],
+        "warnings": list(plan.warnings),
+    }
+
+
+def dumps_plan(plan: Plan) -> str:
+    """The plan as JSON text (two-space indent, trailing newline)."""
+    return json.dumps(plan_to_json(plan), indent=2, ensure_ascii=False) + "\n"
+
+
+def plan_to_text(plan: Plan) -> str:
+    """What a person reads before saying yes: waves, then each job's exact request."""
+    data = plan_to_json(plan)
+    summary = data["summary"]
+    lines = [
+        f"plan {plan.run_id}: {plan.playbook.name} ({plan.playbook.path})",
+        f"  {summary['machines']} machines in {summary['waves']} waves, {summary['jobs']} jobs, "
+        f"{summary['rollback_jobs']} rollback jobs, {summary['excluded']} excluded",
+        "  steps: " + ", ".join(s.name + (f" (when: {s.when})" if s.when else "")
+                                for s in plan.steps),
+    ]
+    rollout = data["rollout"]
+    lines.append("  rollout: " + ", ".join(f"{k}={v}" for k, v in rollout.items()
+                                           if v is not None))
+    for wave in plan.waves:
+        lines.append("")
+        lines.append(f"wave {wave.index + 1}/{len(plan.waves)} [{wave.label}]: "
+                     f"{len(wave.machines)} machines")
+        for job in (j for j in data["jobs"] if j["wave"] == wave.index):
+            lines.extend(_job_text(job))
+    if data["rollback_jobs"]:
+        lines.append("")
+        lines.append("rollback (run only when the rollout policy calls for it):")
+        for job in data["rollback_jobs"]:
+            lines.extend(_job_text(job))
+    if plan.excluded:
+        lines.append("")
+        lines.append("excluded:")
+        lines.extend(f"  {e.machine.name}: {e.reason}" for e in plan.excluded)
+    if plan.warnings:
+        lines.append("")
+        lines.append("warnings:")
+        lines.extend(f"  - {w}" for w in plan.warnings)
+    return "\n".join(lines) + "\n"
+
+
+def _job_text(job: dict[str, Any]) -> list[str]:
+    out = [f"  {job['machine']} / {job['step']}: PUT {job['resource_path']}"]
+    if job["when"]:
+        out.append(f"    when: {job['when']}")
+    for name_value in job["protected_parameters"]:
+        out.append(f"    protected {name_value['name']} = *** ({name_value['from']})")
+    if job["run_as_password"]:
+        out.append(f"    run as password = *** ({job['run_as_password']['from']})")
+    if job["script_upload"]:
+        out.append(f"    script uploaded: {job['script_upload']['size_bytes']} bytes")
+    body = json.dumps(job["request"], indent=2, ensure_ascii=False)
+    out.extend("    " + line for line in body.splitlines())
+    return out
