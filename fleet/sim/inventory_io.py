@@ -75,8 +75,9 @@ class _Collector:
 def _machine(c: _Collector, key: str, values: Mapping[str, Any], path: KeyPath) -> SimMachine:
     match = _RESOURCE_ID.match(key)
     name = match["name"] if match else str(values.get("name", key))
-    sub = values.get("subscription_id") or (match["sub"] if match else None)
-    rg = values.get("resource_group") or (match["rg"] if match else None)
+    # A resource id as the key says exactly where the machine is: it beats inherited vars.
+    sub = match["sub"] if match else values.get("subscription_id")
+    rg = match["rg"] if match else values.get("resource_group")
     for field_name, value in (("subscription_id", sub), ("resource_group", rg)):
         if not value:
             raise c.error(
