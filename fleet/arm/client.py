@@ -56,7 +56,7 @@ class _Ambiguous(Exception):
 class ArmClient:
     """Machines get/list and runCommands put/get/list/delete against one ARM endpoint.
 
-    The client owns ``transport`` and ``credential`` and closes both in ``aclose``.
+    The client owns ``transport`` (``aclose`` closes it); the caller closes ``credential``.
     ``random`` (returning [0, 1)) drives backoff jitter; tests pass a fixed one.
     """
 
@@ -178,7 +178,7 @@ class ArmClient:
 
     def stats(self) -> ArmStats:
         return ArmStats(
-            requests=dict(self._requests),
+            by_kind=dict(self._requests),
             by_status=dict(self._by_status),
             throttled=self._throttled,
             retries=self._retries,
@@ -186,10 +186,8 @@ class ArmClient:
         )
 
     async def aclose(self) -> None:
-        try:
-            await self._transport.aclose()
-        finally:
-            await self._credential.aclose()
+        """Close the transport. The credential stays open: whoever built it closes it."""
+        await self._transport.aclose()
 
     async def __aenter__(self) -> ArmClient:
         return self

@@ -143,10 +143,10 @@ def run_command_from_json(body: Any, fallback_name: str = "") -> RunCommandView:
 
 @dataclass(frozen=True, slots=True)
 class ArmStats:
-    """What the client did. ``requests``: HTTP exchanges by kind (read/write/delete), retries
+    """What the client did. ``by_kind``: HTTP exchanges by kind (read/write/delete), retries
     included; ``by_status``: by HTTP status, ``transport`` for no answer; ``throttled``: 429s."""
 
-    requests: Mapping[str, int] = field(default_factory=dict)
+    by_kind: Mapping[str, int] = field(default_factory=dict)
     by_status: Mapping[str, int] = field(default_factory=dict)
     throttled: int = 0
     retries: int = 0
@@ -154,10 +154,10 @@ class ArmStats:
 
     @property
     def total(self) -> int:
-        return sum(self.requests.values())
+        return sum(self.by_kind.values())
 
     def as_report(self) -> dict[str, int]:
         """The ``arm_requests`` map of ``RunRecord``: read, write, delete, total."""
-        out = {kind: int(self.requests.get(kind, 0)) for kind in ("read", "write", "delete")}
+        out = {kind: int(self.by_kind.get(kind, 0)) for kind in ("read", "write", "delete")}
         out["total"] = self.total
         return out

@@ -28,6 +28,9 @@ __all__ = [
 ]
 
 KINDS = ("read", "write", "delete")
+# Refill arithmetic in floats can land a hair under one token after sleeping exactly the
+# computed wait; without this tolerance the waiter would spin on ever-tinier sleeps.
+_EPSILON = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +96,14 @@ class TokenBucket:
         if now < self.paused_until:
             return self.paused_until - now
         self._refill(now)
-        if self._tokens >= 1.0:
+        if self._tokens >= 1.0 - _EPSILON:
             return 0.0
         return (1.0 - self._tokens) / self.rate_per_s
 
     def try_take(self) -> bool:
         if self.wait_s() > 0.0:
             return False
-        self._tokens -= 1.0
+        self._tokens = max(0.0, self._tokens - 1.0)
         return True
 
     async def acquire(self) -> float:

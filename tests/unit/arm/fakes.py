@@ -89,9 +89,13 @@ class FakeTransport:
         return sum(1 for s in self.sent if s.method == method)
 
 
-def respond(status: int, body: Any = None, headers: Mapping[str, str] | None = None) -> TransportResponse:
+def respond(
+    status: int, body: Any = None, headers: Mapping[str, str] | None = None
+) -> TransportResponse:
     raw = b"" if body is None else json.dumps(body).encode()
-    return TransportResponse(status=status, headers={k.lower(): v for k, v in (headers or {}).items()}, body=raw)
+    return TransportResponse(
+        status=status, headers={k.lower(): v for k, v in (headers or {}).items()}, body=raw
+    )
 
 
 def arm_error(status: int, code: str, message: str, **headers: str) -> TransportResponse:
@@ -102,7 +106,11 @@ def run_command_body(name: str, state: str = "Creating", **view: Any) -> dict[st
     props: dict[str, Any] = {"provisioningState": state}
     if view:
         props["instanceView"] = view
-    return {"name": name, "type": "Microsoft.HybridCompute/machines/runcommands", "properties": props}
+    return {
+        "name": name,
+        "type": "Microsoft.HybridCompute/machines/runcommands",
+        "properties": props,
+    }
 
 
 class ScriptedTokens:

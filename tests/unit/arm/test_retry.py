@@ -5,7 +5,9 @@ import pytest
 from fleet.arm.retry import RetryBudget, RetryPolicy, backoff_s, parse_retry_after
 from tests.unit.arm.fakes import FakeClock
 
-POLICY = RetryPolicy(initial_backoff_s=1, multiplier=2, max_backoff_s=5, jitter=0.5, max_attempts=10)
+POLICY = RetryPolicy(
+    initial_backoff_s=1, multiplier=2, max_backoff_s=5, jitter=0.5, max_attempts=10
+)
 
 
 def test_backoff_is_exponential_and_capped() -> None:
@@ -31,7 +33,9 @@ def test_budget_caps_attempts() -> None:
 
 def test_budget_respects_deadline() -> None:
     clock = FakeClock()
-    budget = RetryBudget(RetryPolicy(max_attempts=100, deadline_s=10, initial_backoff_s=4, multiplier=1), clock)
+    budget = RetryBudget(
+        RetryPolicy(max_attempts=100, deadline_s=10, initial_backoff_s=4, multiplier=1), clock
+    )
     assert budget.next_backoff(lambda: 0.0) == 4
     clock.t += 7  # 3 s left: a 4 s backoff would overrun
     assert budget.next_backoff(lambda: 0.0) is None
@@ -39,8 +43,15 @@ def test_budget_respects_deadline() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"), [("5", 5.0), (" 0 ", 0.0), ("1.5", 1.5), (None, None), ("-1", None),
-                            ("Wed, 21 Oct 2015 07:28:00 GMT", None)]
+    ("value", "expected"),
+    [
+        ("5", 5.0),
+        (" 0 ", 0.0),
+        ("1.5", 1.5),
+        (None, None),
+        ("-1", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", None),
+    ],
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value) == expected

@@ -81,7 +81,9 @@ def test_pause_blocks_the_bucket_and_is_not_stacked() -> None:
 
 def test_aimd_decreases_once_per_cooldown_and_recovers_additively() -> None:
     clock = FakeClock()
-    ctl = ConcurrencyController(AimdPolicy(initial=40, minimum=2, maximum=50, decrease_cooldown_s=5), clock)
+    ctl = ConcurrencyController(
+        AimdPolicy(initial=40, minimum=2, maximum=50, decrease_cooldown_s=5), clock
+    )
     assert ctl.on_throttle() is True
     assert ctl.limit == 20
     assert ctl.on_throttle() is False  # same burst
