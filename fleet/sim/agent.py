@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ TAIL_BYTES = 4096  # instanceView keeps the last 4 KB of each stream (API.md §4
 MAX_SCRIPT_BYTES = 4 * 1024 * 1024
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
+_log = logging.getLogger(__name__)
 
 
 def _utcnow() -> datetime:
@@ -301,6 +303,10 @@ class Agent:
             # state, not an error to propagate.
             execution._finish(Outcome("Canceled", None, "The execution was canceled."))
         except Exception as error:  # a simulator bug must still end the execution visibly
+            # The type only: an exception's text could quote a SAS URL or a parameter value.
+            _log.error(
+                "simulated agent failed on %s: %s", request.machine_name, type(error).__name__
+            )
             execution._finish(
                 Outcome("Failed", None, f"Simulated agent error: {type(error).__name__}")
             )

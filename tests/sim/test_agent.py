@@ -352,3 +352,18 @@ async def test_long_modelled_output_grows_in_the_blob_while_running(store: Store
     full = await store.read("g.out")
     assert len(full) == 100_000
     assert full.startswith(partial)
+
+
+async def test_an_agent_bug_ends_the_execution_as_failed_without_leaking() -> None:
+    async def broken_sleep(seconds: float) -> None:
+        raise RuntimeError("boom with http://127.0.0.1/x?sig=SECRETSIG")
+
+    agent = Agent(AgentProfile(), seed=1, time_scale=0, sleep=broken_sleep)
+    try:
+        execution = agent.start(request())
+        await execution.finished.wait()
+    finally:
+        await agent.aclose()
+    view = execution.instance_view()
+    assert view["executionState"] == "Failed"
+    assert view["executionMessage"] == "Simulated agent error: RuntimeError"
