@@ -125,7 +125,7 @@ def start_azurite(
     else:
         location.mkdir(parents=True, exist_ok=True)
         args += ["--location", str(location)]
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
+    out = open(log, "ab") if log else subprocess.DEVNULL
     process = subprocess.Popen(
         args,
         stdin=subprocess.DEVNULL,
