@@ -155,18 +155,22 @@ async def test_long_output_spans_several_blocks_and_the_view_keeps_the_last_4096
     assert len(view["output"].encode()) == 4096
 
 
-async def test_tail_is_counted_in_bytes_and_decoded_with_replacement(store: Store) -> None:
-    # A multi-byte parameter value: the 4096-byte cut may split a character; the view must
-    # still be valid text (replacement character), never raise.
-    agent = Agent(parse_agent_profile({"output_bytes": 10_000}, source="p"), seed=1, time_scale=0)
-    try:
-        execution = agent.start(request(parameters=(("greeting", "é" * 3000),)))
-        await execution.finished.wait()
-    finally:
-        await agent.aclose()
+@pytest.mark.parametrize("pad", ["x", "xy"])
+async def test_tail_is_counted_in_bytes_and_decoded_with_replacement(
+    agent: Agent, store: Store, pad: str
+) -> None:
+    # Two-byte characters, then one or two ASCII bytes after them: one of the two cases makes
+    # the 4096-byte cut split a character, which must show as U+FFFD, never raise or shift.
+    params = (("greeting", "é" * 3000), ("pad", pad))
+    execution = await run(agent, parameters=params, out=store.sas_url("t.out"))
+    content = await store.read("t.out")
+    assert len(content) > 6000
     output = execution.instance_view()["output"]
+    assert output == content[-4096:].decode("utf-8", errors="replace")
+    splits = content[-4096] & 0xC0 == 0x80  # the tail starts on a continuation byte
+    assert output.startswith("\ufffd") == splits
+    assert splits == (pad == "xy")  # so this test really covers both cases
     assert output.endswith("fleet-sim: exit=0\n")
-    assert len(output.encode("utf-8", errors="surrogatepass")) <= 4096 + 2
 
 
 async def test_read_only_sas_is_reported_and_the_script_still_succeeds(

@@ -94,8 +94,9 @@ async def test_output_streams_in_several_blocks(store: Store) -> None:
 
 
 async def test_timeout_kills_the_script(store: Store) -> None:
-    # 600 simulated seconds at time_scale 0.0005 is a 0.3 s real timeout.
-    agent = Agent(parse_agent_profile(SHELL, source="p"), seed=1, time_scale=0.0005)
+    # 600 simulated seconds at time_scale 0.003 is a 1.8 s real timeout: long enough for bash
+    # to start and print on a busy machine, short enough for a fast test.
+    agent = Agent(parse_agent_profile(SHELL, source="p"), seed=1, time_scale=0.003)
     try:
         execution = agent.start(
             request(script="echo begin\nsleep 600 & wait\necho never\n", out=store.sas_url("t.out"))
