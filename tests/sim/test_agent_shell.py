@@ -210,3 +210,13 @@ async def test_shell_rules_by_tag_only_apply_to_matching_machines() -> None:
 
 async def test_default_profile_is_modelled() -> None:
     assert AgentProfile().defaults.executor == "modelled"
+
+
+async def test_a_parameter_name_that_cannot_be_an_environment_variable_fails(
+    shell_agent: Agent,
+) -> None:
+    execution = await run(shell_agent, script="echo never", parameters=(("A=B", "1"),))
+    view = execution.instance_view()
+    assert view["executionState"] == "Failed"
+    assert "cannot be passed to a shell" in view["executionMessage"]
+    assert view["output"] == ""
