@@ -138,6 +138,9 @@ def _make_env(finalize: Callable[[Any], Any] | None) -> _Sandbox:
         undefined=StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
+        # As in Ansible: a line holding only a {% block tag %} leaves no blank line behind.
+        trim_blocks=True,
+        lstrip_blocks=True,
         finalize=finalize,
     )
     env.filters["shquote"] = shquote

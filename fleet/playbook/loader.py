@@ -155,26 +155,27 @@ def _step(ctx: Ctx, body: Any, where: str, line: int | None, *, name: str | None
             raise ctx.error(f"step name {name!r} must be 1-32 letters, digits, '_' or '-'",
                             named.line, f"{where}.name")
         where = f"steps.{name}" if where.startswith("steps") else f"rollback.{name}"
+    p = f"{where}." if where else ""
     given = [k for k in SOURCE_KEYS if body.get(k) is not None]
     if len(given) != 1:
         raise ctx.error("needs exactly one of script, script_file, script_uri, command_id"
                         + (f" (found {', '.join(given)})" if given else ""), body.line, where)
     source_kind = given[0]
-    template = ctx.boolean(body, "template", f"{where}.template", True)
+    template = ctx.boolean(body, "template", f"{p}template", True)
     script = script_uri = command_id = None
     script_file = None
     if source_kind == "script":
-        script = ctx.string(body, "script", f"{where}.script")
+        script = ctx.string(body, "script", f"{p}script")
     elif source_kind == "script_file":
-        ref = ctx.string(body, "script_file", f"{where}.script_file")
+        ref = ctx.string(body, "script_file", f"{p}script_file")
         assert ref is not None
         script_file = str(ref.value)
-        script = Tmpl(_read_script_file(ctx, ref), ref.line, f"{where}.script_file")
+        script = Tmpl(_read_script_file(ctx, ref), ref.line, f"{p}script_file")
     elif source_kind == "script_uri":
-        script_uri = ctx.string(body, "script_uri", f"{where}.script_uri")
+        script_uri = ctx.string(body, "script_uri", f"{p}script_uri")
     else:
-        command_id = ctx.string(body, "command_id", f"{where}.command_id")
-    when = ctx.string(body, "when", f"{where}.when") if allow_when else None
+        command_id = ctx.string(body, "command_id", f"{p}command_id")
+    when = ctx.string(body, "when", f"{p}when") if allow_when else None
     return StepSpec(
         name=name,
         line=body.line,
@@ -182,15 +183,15 @@ def _step(ctx: Ctx, body: Any, where: str, line: int | None, *, name: str | None
         script_file=script_file,
         script_uri=script_uri,
         command_id=command_id,
-        parameters=_params(ctx, body, "parameters", f"{where}.parameters"),
+        parameters=_params(ctx, body, "parameters", f"{p}parameters"),
         protected_parameters=_params(ctx, body, "protected_parameters",
-                                     f"{where}.protected_parameters"),
-        run_as=_run_as(ctx, body, f"{where}.run_as", defaults.run_as),
-        timeout_s=_timeout(ctx, body, f"{where}.timeout", defaults.timeout_s),
-        async_execution=ctx.boolean(body, "async_execution", f"{where}.async_execution",
+                                     f"{p}protected_parameters"),
+        run_as=_run_as(ctx, body, f"{p}run_as", defaults.run_as),
+        timeout_s=_timeout(ctx, body, f"{p}timeout", defaults.timeout_s),
+        async_execution=ctx.boolean(body, "async_execution", f"{p}async_execution",
                                     defaults.async_execution),
         when=when,
-        success=_success(ctx, body, where, defaults.success),
+        success=_success(ctx, body, f"{p}success", defaults.success),
         template=template,
     )
 
@@ -257,7 +258,7 @@ def load_playbook(path: Path) -> Playbook:
         run_as=_run_as(ctx, doc, "run_as", None),
         timeout_s=_timeout(ctx, doc, "timeout", top_defaults.timeout_s),
         async_execution=ctx.boolean(doc, "async_execution", "async_execution", False),
-        success=_success(ctx, doc, "", SuccessSpec()),
+        success=_success(ctx, doc, "success", SuccessSpec()),
     )
     if doc.get("steps") is not None:
         misplaced = [k for k in doc if k in STEP_KEYS and k not in DEFAULT_KEYS and k != "name"]
