@@ -81,6 +81,11 @@ class AiohttpTransport:
             )
             # No proxies or netrc from the environment: a token must go only where we point it.
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+            # aiohttp silently resends "idempotent" methods, PUT included, once when the
+            # connection drops. A run-command PUT *starts a script*: resending it blindly is
+            # exactly what the client's GET-before-re-PUT rule exists to prevent. There is no
+            # public switch; aiohttp's own TestClient flips the same attribute.
+            self._session._retry_connection = False
         return self._session
 
     async def request(

@@ -159,7 +159,7 @@ async def test_5xx_on_reads_retries_with_backoff_then_succeeds() -> None:
         return next(answers, respond(200, run_command_body("rc1", "Succeeded")))
 
     clock = FakeClock()
-    client, transport, events = make_client(handler, clock=clock, retry=FAST)
+    client, _, events = make_client(handler, clock=clock, retry=FAST)
     assert await client.get_run_command(M, "rc1") is not None
     retries = [e for e in events if isinstance(e, RetryScheduled)]
     assert [r.reason for r in retries] == ["503", "502"]
