@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from fleet import __version__
 from fleet.arm.clock import Clock, MonotonicClock
 from fleet.arm.credentials import TokenProvider, check_endpoint, is_loopback_url
-from fleet.arm.errors import error_for
+from fleet.arm.errors import error_for, error_parts
 from fleet.arm.events import ArmEvent, RequestDone, RetryScheduled, ThrottlePaused
 from fleet.arm.models import (
     ArmStats,
@@ -280,9 +280,11 @@ class ArmClient:
             self._emit(ThrottlePaused(subscription_id=subscription_id, kind=kind, pause_s=pause_s))
         self.concurrency.on_throttle()
         if not budget.allows_wait(pause_s):
-            error = error_for(response, method, url)
+            code, text = error_parts(response, method, url)
             raise ThrottledError(
-                f"throttled past the retry deadline: {error}", status=429, code=error.code
+                f"throttled: Retry-After {pause_s:g} s would pass the retry deadline; {text}",
+                status=429,
+                code=code,
             )
         self._retry_event(kind, method, url, 0, pause_s, "429")
 

@@ -9,7 +9,7 @@ from fleet.arm.redact import redact_text, redact_url
 from fleet.arm.transport import TransportResponse
 from fleet.errors import ArmError, AuthError, NotFoundError, ThrottledError
 
-__all__ = ["MAX_MESSAGE_CHARS", "error_for"]
+__all__ = ["MAX_MESSAGE_CHARS", "error_for", "error_parts"]
 
 MAX_MESSAGE_CHARS = 600
 
@@ -28,11 +28,16 @@ def _error_parts(body: bytes) -> tuple[str | None, str | None]:
     return None, (text or None)
 
 
-def error_for(response: TransportResponse, method: str, url: str) -> ArmError:
-    """The exception for a non-success answer; message and URL are redacted and bounded."""
+def error_parts(response: TransportResponse, method: str, url: str) -> tuple[str | None, str]:
+    """ARM's error code and a redacted, bounded one-line message naming the request."""
     code, message = _error_parts(response.body)
     text = " ".join(redact_text(message or "").split())[:MAX_MESSAGE_CHARS] or "no error message"
-    text = f"{text} ({method} {redact_url(url)})"
+    return code, f"{text} ({method} {redact_url(url)})"
+
+
+def error_for(response: TransportResponse, method: str, url: str) -> ArmError:
+    """The exception for a non-success answer; message and URL are redacted and bounded."""
+    code, text = error_parts(response, method, url)
     status = response.status
     cls: type[ArmError]
     if status == 404:

@@ -43,7 +43,7 @@ class BucketLimits:
 class AimdPolicy:
     """Additive increase (``increase`` per window of successes), multiplicative decrease."""
 
-    initial: int = 50
+    initial: int = 500  # start unconstrained: the buckets prevent 429s, AIMD reacts to them
     minimum: int = 1
     maximum: int = 500
     increase: float = 1.0
@@ -174,6 +174,7 @@ class ConcurrencyController:
         self._policy = policy
         self._clock = clock
         self._limit = float(max(policy.minimum, min(policy.maximum, policy.initial)))
+        self._ceiling = float(policy.maximum)
         self._last_decrease = float("-inf")
         self._in_flight = 0
         self._changed = asyncio.Condition()
@@ -183,15 +184,19 @@ class ConcurrencyController:
     def limit(self) -> int:
         return int(self._limit)
 
+    def cap(self, ceiling: int) -> None:
+        """Never allow more than ``ceiling`` (the rollout's own max concurrency), so the first
+        decrease halves what is really in flight rather than an unused headroom."""
+        self._limit = max(float(self._policy.minimum), min(self._limit, float(ceiling)))
+        self._ceiling = float(max(self._policy.minimum, ceiling))
+
     @property
     def in_flight(self) -> int:
         return self._in_flight
 
     def on_success(self) -> None:
         # +increase per "window" of `limit` successes: the classic congestion-avoidance step.
-        self._limit = min(
-            float(self._policy.maximum), self._limit + self._policy.increase / self._limit
-        )
+        self._limit = min(self._ceiling, self._limit + self._policy.increase / self._limit)
 
     def on_throttle(self) -> bool:
         """Shrink the limit unless it was shrunk within the cooldown; True if it shrank."""

@@ -121,3 +121,16 @@ async def test_slots_hold_at_most_limit_in_flight() -> None:
     release.set()
     await asyncio.gather(*tasks)
     assert peak == 2 and ctl.in_flight == 0
+
+
+def test_cap_bounds_the_limit_so_the_first_decrease_bites() -> None:
+    clock = FakeClock()
+    ctl = ConcurrencyController(AimdPolicy(), clock)
+    assert ctl.limit == 500  # unconstrained until ARM throttles
+    ctl.cap(20)
+    assert ctl.limit == 20
+    ctl.on_throttle()
+    assert ctl.limit == 10
+    for _ in range(10_000):
+        ctl.on_success()
+    assert ctl.limit == 20  # recovers up to the cap, not beyond
