@@ -140,13 +140,18 @@ class ArmClient:
                 )
             except _Ambiguous as ambiguous:
                 delay = budget.next_backoff(self._random)
-                if delay is None:
-                    raise ambiguous.cause from None
-                self._retry_event("write", "PUT", url, budget.attempts, delay, "unknown outcome")
-                await self._clock.sleep(delay)
+                if delay is not None:
+                    self._retry_event(
+                        "write", "PUT", url, budget.attempts, delay, "unknown outcome"
+                    )
+                    await self._clock.sleep(delay)
+                # Even out of budget, look once more: a PUT that took effect must be adopted,
+                # not reported as failed while its script runs.
                 found = await self.get_run_command(m, name)
                 if found is not None:
                     return found  # the PUT took effect: adopt, never send it twice
+                if delay is None:
+                    raise ambiguous.cause from None  # proven not started; out of attempts
                 continue  # a 404 proves it never started: sending it again is safe
             if response.status in (200, 201):
                 return run_command_from_json(self._json(response, "PUT", url), name)

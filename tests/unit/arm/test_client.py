@@ -116,8 +116,26 @@ async def test_ambiguous_put_gives_up_after_the_attempt_cap_without_a_blind_rese
     with pytest.raises(TransportError):
         await client.put_run_command(M, "rc1", BODY)
     methods = [s.method for s in transport.sent]
-    # every re-PUT is preceded by a GET that found nothing
-    assert methods == ["PUT", "GET", "PUT", "GET", "PUT", "GET", "PUT"]
+    # every re-PUT is preceded by a GET that found nothing, and so is giving up
+    assert methods == ["PUT", "GET", "PUT", "GET", "PUT", "GET", "PUT", "GET"]
+
+
+async def test_last_ambiguous_put_is_still_adopted_if_it_took_effect() -> None:
+    puts = 0
+
+    def handler(s: Sent) -> TransportResponse | Exception:
+        nonlocal puts
+        if s.method == "PUT":
+            puts += 1
+            return dropped_after_send()
+        if puts < FAST.max_attempts:
+            return arm_error(404, "ResourceNotFound", "nope")
+        return respond(200, run_command_body("rc1", "Succeeded"))
+
+    client, transport, _ = make_client(handler, retry=FAST)
+    view = await client.put_run_command(M, "rc1", BODY)
+    assert view.provisioning_state == "Succeeded"
+    assert transport.count("PUT") == FAST.max_attempts
 
 
 async def test_put_4xx_is_not_retried() -> None:
