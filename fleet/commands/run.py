@@ -88,7 +88,7 @@ def _plan(kw: dict[str, Any]) -> Any:
 
     from fleet.inventory import load_inventory
     from fleet.plan.build import build_plan, new_run_id
-    from fleet.plan.vars import parse_extra_vars
+    from fleet.plan.extravars import parse_extra_vars
 
     inventory = load_inventory(Path(kw["inventory_path"]))
     return build_plan(

@@ -7,6 +7,7 @@ them as arguments (so tests can drive the same code in-process against the simul
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -124,8 +125,9 @@ async def execute_plan(
             for j in (*plan.jobs, *plan.rollback_jobs)
         ]
     )
-    for excluded in plan.excluded:
-        emit(RunEvent(f"excluded {excluded.machine.name}: {excluded.reason}"))
+    reasons = Counter(excluded.reason for excluded in plan.excluded)
+    for reason, count in sorted(reasons.items()):
+        emit(RunEvent(f"excluded {count} machine(s): {reason}"))
 
     arm_kwargs: dict[str, Any] = {}
     if connection.arm_limits is not None:
