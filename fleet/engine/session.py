@@ -7,9 +7,9 @@ them as arguments (so tests can drive the same code in-process against the simul
 from __future__ import annotations
 
 import contextlib
-from collections import Counter
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
