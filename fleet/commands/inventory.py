@@ -59,10 +59,10 @@ def inventory(inventory_path: Path, limit: str | None, fmt: str) -> None:
     """List the selected machines with their coordinates, groups and variables."""
 
     def go() -> None:
-        from fleet.inventory import load_inventory
+        from fleet.inventory import load_inventory, select_hosts
 
         loaded = load_inventory(inventory_path)
-        hosts = loaded.select(limit) if limit else list(loaded.hosts)
+        hosts = select_hosts(loaded, limit, field="--limit") if limit else list(loaded.hosts)
         click.echo(format_json(hosts) if fmt == "json" else format_table(hosts), nl=False)
 
     guarded(go)
