@@ -286,8 +286,10 @@ def test_bad_playbook_is_one_line_error(write: Write, playbook: str, error: type
 
 def test_shipped_playbooks_plan_against_the_example_inventory() -> None:
     inv = load_inventory(ROOT / "inventory.example.yaml")
-    shipped = sorted((ROOT / "playbooks").glob("*.yaml"))
-    assert len(shipped) >= 5
+    # Ours; other playbooks in the folder (e.g. the demo's) target other inventories.
+    shipped = [ROOT / "playbooks" / name for name in (
+        "seed-pki-endpoint.yaml", "seed-wac-endpoint.yaml", "linux-pki-endpoint.yaml",
+        "compliance-sweep.yaml", "canary-rollout.yaml")]
     for path in shipped:
         plan = build_plan(playbook_path=path, inventory=inv, limit=None, extra_vars={},
                           run_id=RUN)
