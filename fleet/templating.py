@@ -46,7 +46,8 @@ __all__ = [
 
 MODES = ("plain", "linux", "windows")
 SECRET_SCHEMES = ("env", "file", "keyvault")
-WHEN_NAMES = frozenset({"steps", "machine"})
+# What the engine (fleet.engine.rollout) gives a when: expression: results only.
+WHEN_NAMES = frozenset({"steps", "previous"})
 # Caps on what one template may compute: ranges, repeated strings, huge powers.
 MAX_REPEAT = 1_000_000
 MAX_EXPONENT = 1_000
@@ -240,7 +241,7 @@ def _when_env() -> _Sandbox:
 
 
 def validate_when(expression: str, where: Where) -> None:
-    """Check a ``when:`` expression's syntax and that it only uses ``steps`` and ``machine``."""
+    """Check a ``when:`` expression's syntax and that it only uses ``steps`` and ``previous``."""
     env = _when_env()
     try:
         parsed = env.parse(f"{{{{ ({expression}) }}}}")
@@ -250,19 +251,19 @@ def validate_when(expression: str, where: Where) -> None:
     unknown = sorted(names - WHEN_NAMES - set(env.globals))
     if unknown:
         raise _error(f"when may only use {', '.join(sorted(WHEN_NAMES))} (results of earlier "
-                     f"steps and the machine), not {', '.join(unknown)}", where)
+                     f"steps on this machine), not {', '.join(unknown)}", where)
 
 
-def evaluate_when(expression: str, *, steps: Mapping[str, Mapping[str, Any]],
-                  machine: Mapping[str, Any]) -> bool:
-    """Evaluate a step's ``when:`` at run time. ``steps[name]`` holds that step's result on this
-    machine: ``succeeded`` (bool), ``failed`` (bool), ``state``, ``exit_code``, ``output``.
-    Raises TemplateError (e.g. a step that did not run is undefined)."""
-    where = Where(file="<when>", line=None, field="when", machine=str(machine.get("name", "")))
+def evaluate_when(expression: str, *, steps: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Evaluate a step's ``when:`` the way the engine does: ``steps[name]`` is that step's
+    result on this machine (``state``, ``succeeded``, ``failed``, ``skipped``) and ``previous``
+    the last one (or None). Raises TemplateError (e.g. a step that did not run is undefined)."""
+    where = Where(file="<when>", line=None, field="when")
+    previous = next(reversed(list(steps.values())), None) if steps else None
     env = _when_env()
     try:
         compiled = env.compile_expression(expression, undefined_to_none=False)
-        return bool(compiled(steps=steps, machine=machine))
+        return bool(compiled(steps=steps, previous=previous))
     except jinja2.UndefinedError as exc:
         raise _error(f"undefined: {exc.message}", where) from exc
     except jinja2.TemplateError as exc:

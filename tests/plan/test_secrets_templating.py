@@ -47,11 +47,11 @@ def test_quoting_filters() -> None:
 
 
 def test_when_evaluation() -> None:
-    steps = {"check": {"succeeded": False, "failed": True, "exit_code": 1, "output": "x"}}
-    assert evaluate_when("steps.check.failed", steps=steps, machine={"name": "m"}) is True
-    assert evaluate_when("steps.check.exit_code == 0", steps=steps, machine={"name": "m"}) is False
+    steps = {"check": {"state": "failed", "succeeded": False, "failed": True, "skipped": False}}
+    assert evaluate_when("steps.check.failed", steps=steps) is True
+    assert evaluate_when("previous.succeeded", steps=steps) is False
     with pytest.raises(TemplateError):
-        evaluate_when("steps.nope.failed", steps=steps, machine={"name": "m"})
+        evaluate_when("steps.nope.failed", steps=steps)
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("15m", 900), ("1h", 3600),
