@@ -15,12 +15,15 @@ __all__ = ["main"]
 
 # command name -> ("module:attribute", one-line help shown by ``fleet --help``)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "cancel": ("fleet.commands.cancel:cancel", "Stop a run from another terminal."),
     "demo": ("fleet.commands.demo:demo", "Run a real rollout on a simulated fleet of 200 machines."),
     "inventory": ("fleet.commands.inventory:inventory", "List the machines an inventory selects."),
     "plan": ("fleet.commands.plan:plan", "Show every machine's exact run command; touches nothing."),
     "report": ("fleet.commands.report:report", "Rebuild a run's reports from its run folder."),
+    "resume": ("fleet.commands.resume:resume", "Continue a run after a crash, Ctrl-C or approval gate."),
     "run": ("fleet.commands.run:run", "Run a playbook across the fleet, in waves."),
     "sim": ("fleet.sim.cli:sim", "The ARM + Arc agent simulator (serve it, write its inventory)."),
+    "status": ("fleet.commands.status:status", "Show a run's progress from its journal."),
 }
 
 

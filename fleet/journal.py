@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     ended_at TEXT,
     reason TEXT,
     output_json TEXT,
-    error_json TEXT
+    error_json TEXT,
+    cleaned INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS transitions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -107,6 +108,25 @@ class JobRow:
             reason=self.reason,
             rollback=self.rollback,
         )
+
+
+_COLUMNS = frozenset(
+    {"state", "exit_code", "started_at", "ended_at", "reason", "output", "error", "attempts"}
+)
+
+
+def _columns(fields: Mapping[str, Any]) -> dict[str, Any]:
+    columns: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name not in _COLUMNS:
+            raise ValueError(f"not a journal column: {name}")
+        if name in ("output", "error"):
+            columns[f"{name}_json"] = json.dumps(asdict(value)) if value is not None else None
+        elif isinstance(value, JobState):
+            columns[name] = value.value
+        else:
+            columns[name] = value
+    return columns
 
 
 def _capture(text: str | None) -> StreamCapture:
@@ -200,12 +220,7 @@ class Journal:
 
     def transition(self, key: str, state: JobState, detail: str | None = None, **fields: Any) -> None:
         """Record a transition and update the job row in one transaction (durable on return)."""
-        columns = {"state": state.value}
-        for name, value in fields.items():
-            if name in ("output", "error"):
-                columns[f"{name}_json"] = json.dumps(asdict(value)) if value is not None else None
-            else:
-                columns[name] = value
+        columns = _columns({"state": state, **fields})
         assignments = ", ".join(f"{c} = ?" for c in columns)
         with self._db:
             self._db.execute(
@@ -216,6 +231,15 @@ class Journal:
                 (key, utc_now(), state.value, detail),
             )
 
+    def update_job(self, key: str, **fields: Any) -> None:
+        """Update a job's fields without a state change (e.g. outputs kept after a timeout)."""
+        columns = _columns(fields)
+        assignments = ", ".join(f"{c} = ?" for c in columns)
+        with self._db:
+            self._db.execute(
+                f"UPDATE jobs SET {assignments} WHERE job_key = ?", [*columns.values(), key]
+            )
+
     def bump(self, key: str, column: str, by: int = 1) -> None:
         if column not in ("polls", "attempts"):
             raise ValueError(column)
@@ -223,10 +247,18 @@ class Journal:
             self._db.execute(f"UPDATE jobs SET {column} = {column} + ? WHERE job_key = ?", (by, key))
 
     def jobs(self) -> Iterator[JobRow]:
+        return self._rows("", ())
+
+    def state_counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        return {state: count for state, count in rows}
+
+    def _rows(self, where: str, args: tuple[Any, ...]) -> Iterator[JobRow]:
         cursor = self._db.execute(
             "SELECT job_key, machine_json, step, step_index, wave, rollback, run_command_name, state,"
             " exit_code, attempts, polls, started_at, ended_at, reason, output_json, error_json"
-            " FROM jobs ORDER BY rollback, wave, step_index, job_key"
+            f" FROM jobs {where} ORDER BY rollback, wave, step_index, job_key",
+            args,
         )
         for row in cursor.fetchall():
             yield JobRow(
@@ -247,6 +279,27 @@ class Journal:
                 output=_capture(row[14]),
                 error=_capture(row[15]),
             )
+
+    def request_hashes(self) -> dict[str, str]:
+        rows = self._db.execute("SELECT job_key, request_sha256 FROM jobs").fetchall()
+        return {key: sha for key, sha in rows}
+
+    def job(self, key: str) -> JobRow | None:
+        for row in self._rows("WHERE job_key = ?", (key,)):
+            return row
+        return None
+
+    def mark_cleaned(self, key: str) -> None:
+        with self._db:
+            self._db.execute("UPDATE jobs SET cleaned = 1 WHERE job_key = ?", (key,))
+
+    def uncleaned(self) -> list[JobRow]:
+        """Terminal jobs that were dispatched but whose run command was not deleted yet."""
+        return [
+            row
+            for row in self._rows("WHERE cleaned = 0 AND attempts > 0", ())
+            if row.state.terminal
+        ]
 
     def transitions(self, key: str | None = None) -> list[tuple[str, str, str, str | None]]:
         if key is None:

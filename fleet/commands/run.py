@@ -74,31 +74,65 @@ def run(**kw: Any) -> None:
     1 some failed or timed out; 2 bad input; 3 halted by the rollout policy; 4 only unreachable
     machines kept it from succeeding; 130 interrupted.
     """
-    plan = guarded(lambda: _plan(kw))
+    plan, inputs = guarded(lambda: _plan(kw))
     if not kw["yes"]:
         _confirm(plan)
     run_dir = Path(kw["run_dir"] or Path("runs") / plan.run_id)
-    options = EngineOptions(max_output_bytes=kw["max_output_bytes"], keep_run_commands=kw["keep"])
-    record = run_async(lambda: execute(plan, make_connection(kw), run_dir, options, kw))
+    options = engine_options(kw)
+    inputs.update(keep=str(kw["keep"]), max_output_bytes=str(kw["max_output_bytes"]))
+    record = run_async(
+        lambda: execute(plan, make_connection(kw), run_dir, options, kw, inputs=inputs,
+                        approver=terminal_approver(), handle_signals=True)
+    )
     sys.exit(record.exit_code)
 
 
-def _plan(kw: dict[str, Any]) -> Any:
+def engine_options(kw: dict[str, Any]) -> EngineOptions:
+    return EngineOptions(max_output_bytes=int(kw["max_output_bytes"]), keep_run_commands=bool(kw["keep"]))
+
+
+def terminal_approver() -> Any:
+    """On a terminal, approval gates ask; elsewhere the run stops, resumable with --approve."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return None
+
+    async def ask(after_wave: int, next_label: str) -> bool:
+        import asyncio
+
+        question = f"Wave {after_wave} is done. Start the next wave ({next_label})?"
+        return bool(await asyncio.to_thread(click.confirm, question, default=False))
+
+    return ask
+
+
+def _plan(kw: dict[str, Any]) -> tuple[Any, dict[str, str]]:
+    """Build the plan, and the inputs ``fleet resume`` needs to rebuild exactly the same one."""
+    import json
     from datetime import UTC, datetime
 
     from fleet.inventory import load_inventory
     from fleet.plan.build import build_plan, new_run_id
     from fleet.plan.extravars import parse_extra_vars
 
-    inventory = load_inventory(Path(kw["inventory_path"]))
-    return build_plan(
-        playbook_path=Path(kw["playbook"]),
-        inventory=inventory,
+    inventory_path = Path(kw["inventory_path"])
+    playbook_path = Path(kw["playbook"])
+    extra_vars = parse_extra_vars(kw["extra_vars"])
+    plan = build_plan(
+        playbook_path=playbook_path,
+        inventory=load_inventory(inventory_path),
         limit=kw["limit"],
-        extra_vars=parse_extra_vars(kw["extra_vars"]),
+        extra_vars=extra_vars,
         run_id=kw["run_id"] or new_run_id(datetime.now(UTC)),
         seed=kw["seed"],
     )
+    inputs = {
+        "playbook": str(playbook_path.resolve()),
+        "inventory": str(inventory_path.resolve()),
+        "limit": kw["limit"] or "",
+        "extra_vars": json.dumps(extra_vars, sort_keys=True, default=str),
+        "seed": str(kw["seed"]),
+    }
+    return plan, inputs
 
 
 def _confirm(plan: Any) -> None:
@@ -119,6 +153,7 @@ async def execute(
     options: EngineOptions,
     kw: dict[str, Any],
     extra_observers: Sequence[Any] = (),
+    **engine: Any,
 ) -> Any:
     from fleet.engine.progress import JsonLog, Progress
     from fleet.engine.session import execute_plan
@@ -131,11 +166,13 @@ async def execute(
         observers.append(log)
     try:
         record = await execute_plan(plan, connection=connection, run_dir=run_dir, options=options,
-                                    observers=observers)
+                                    observers=observers, **engine)
     finally:
         progress.close()
         if log is not None:
             log.close()
     click.echo(recap_text(record))
     click.echo(f"report: {run_dir / 'report.html'}")
+    if record.status in ("interrupted", "awaiting_approval"):
+        click.echo(f"resume with: fleet resume {run_dir}" + (" --approve" if record.status == "awaiting_approval" else ""))
     return record

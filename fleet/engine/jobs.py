@@ -21,6 +21,7 @@ from fleet.engine.events import JobEvent, Observer
 from fleet.engine.options import Clock, EngineOptions
 from fleet.engine.poller import PollOutcome, PollScheduler
 from fleet.errors import FleetError
+from fleet.failpoints import Failpoints
 from fleet.journal import Journal, job_key, utc_now
 from fleet.plan.model import Job, SecretRef
 from fleet.types import JobState, StreamCapture
@@ -56,7 +57,9 @@ class JobRunner:
         emit: Observer,
         resolve_secret: Callable[[SecretRef], str],
         output_dirs: Mapping[str, str],
+        failpoints: Failpoints | None = None,
     ) -> None:
+        self._failpoints = failpoints or Failpoints({})
         self._arm = arm
         self._storage = storage
         self._journal = journal
@@ -78,36 +81,85 @@ class JobRunner:
         return state
 
     async def run(self, job: Job) -> JobState:
-        """Run one job to a terminal state; cancellation (abort) stops it remotely."""
-        dispatched = False
+        """Run one job to a terminal state; cancellation (abort) stops it remotely.
+
+        Resume-safe: a job the journal already finished is not touched; one that may have
+        been sent (DISPATCHED) is looked up with a GET first and adopted if it exists; only a
+        404 proves it never started, and only then is it sent again.
+        """
+        key = self._key(job)
+        row = self._journal.job(key)
+        prior = row.state if row is not None else JobState.PENDING
+        if prior.terminal:
+            return prior
+        dispatched = prior in (JobState.DISPATCHED, JobState.RUNNING)
         try:
-            try:
-                body = await self._body(job)
-            except FleetError as error:
-                return self.mark(job, JobState.ERROR, f"could not prepare the request: {error}")
             started_mono = self._clock.now()
-            # Intent before action: after a crash, DISPATCHED means "the PUT may have been sent".
-            self._journal.bump(self._key(job), "attempts")
-            self._transition(job, JobState.DISPATCHED, None, started_at=utc_now())
-            dispatched = True
-            try:
-                await self._arm.put_run_command(job.machine, job.run_command_name, body)
-            except FleetError as error:
-                return self.mark(job, JobState.ERROR, f"dispatch failed: {error}")
-            self._transition(job, JobState.RUNNING, None)
+            if dispatched:
+                view = await self._reconcile(job, prior)
+                if isinstance(view, JobState):
+                    return view
+                if view is None:
+                    dispatched = False  # provably never started: send it now
+            if not dispatched:
+                state = await self._dispatch(job)
+                if state is not None:
+                    return state
+                dispatched = True
             deadline = started_mono + job.timeout_s + self._options.timeout_margin_s
             outcome = await self._poller.wait(
                 lambda: self._arm.get_run_command(job.machine, job.run_command_name),
                 deadline=deadline,
-                on_poll=lambda: self._journal.bump(self._key(job), "polls"),
+                on_poll=lambda: self._on_poll(key),
             )
             if outcome.terminal:
                 self._poller.observe_duration(self._clock.now() - started_mono)
             return await self._finish(job, outcome)
         except asyncio.CancelledError:
             if dispatched:
-                await asyncio.shield(self._stop(job, "aborted by the rollout policy"))
+                await asyncio.shield(self._stop(job, self.cancel_reason))
             raise
+
+    cancel_reason = "aborted by the rollout policy"
+
+    async def _dispatch(self, job: Job) -> JobState | None:
+        """Send the PUT, intent first. Returns a terminal state if it could not be sent."""
+        try:
+            body = await self._body(job)
+        except FleetError as error:
+            return self.mark(job, JobState.ERROR, f"could not prepare the request: {error}")
+        # Intent before action: after a crash, DISPATCHED means "the PUT may have been sent".
+        self._journal.bump(self._key(job), "attempts")
+        self._transition(job, JobState.DISPATCHED, None, started_at=utc_now())
+        self._failpoints.hit("before_put")
+        try:
+            await self._arm.put_run_command(job.machine, job.run_command_name, body)
+        except FleetError as error:
+            return self.mark(job, JobState.ERROR, f"dispatch failed: {error}")
+        self._failpoints.hit("after_put")
+        self._transition(job, JobState.RUNNING, None)
+        return None
+
+    async def _reconcile(self, job: Job, prior: JobState) -> Any:
+        """After a restart: what happened to a job that may have been sent? Returns the
+        current view (adopt it), None (never started: send it) or a terminal state."""
+        try:
+            view = await self._arm.get_run_command(job.machine, job.run_command_name)
+        except FleetError as error:
+            return self.mark(job, JobState.ERROR, f"could not reconcile after restart: {error}")
+        if view is not None:
+            if prior == JobState.DISPATCHED:
+                self._transition(job, JobState.RUNNING, "adopted after restart")
+            return view
+        if prior == JobState.RUNNING:
+            # ARM accepted it before, and fleet deletes only after journaling the result:
+            # someone else removed it. Never run it again.
+            return self.mark(job, JobState.CANCELED, "the run command vanished (deleted outside fleet)")
+        return None
+
+    def _on_poll(self, key: str) -> None:
+        self._journal.bump(key, "polls")
+        self._failpoints.hit("poll")
 
     # -- steps -----------------------------------------------------------------------------
     async def _body(self, job: Job) -> dict[str, Any]:
@@ -139,9 +191,12 @@ class JobRunner:
     async def _finish(self, job: Job, outcome: PollOutcome) -> JobState:
         view = outcome.view
         if outcome.vanished:
-            state, reason = JobState.CANCELED, "the run command was deleted outside fleet"
             collected = await self._collect(job, view)
-        elif not outcome.terminal:
+            return await self._final(
+                job, JobState.CANCELED, "the run command vanished (deleted outside fleet)", view,
+                collected, delete=False,
+            )
+        if not outcome.terminal:
             execution = (getattr(view, "execution_state", None) or "").lower()
             provisioning = (getattr(view, "provisioning_state", None) or "").lower()
             if view is None or (provisioning == "creating" and execution in ("", "pending", "unknown")):
@@ -152,19 +207,28 @@ class JobRunner:
                 reason = f"no end after timeout {job.timeout_s}s + margin"
             if outcome.error:
                 reason += f"; last poll error: {outcome.error}"
+            # Journal the verdict first, then stop it (it may still be running), then keep
+            # whatever output it left: a crash in between never turns it into a re-run.
+            self._transition(job, state, reason, reason=reason, ended_at=utc_now(),
+                             exit_code=getattr(view, "exit_code", None))
             await self._delete(job)
             collected = await self._collect(job, view)
-            return self._final(job, state, reason, view, collected)
-        else:
-            collected = await self._collect(job, view)
-            state, reason = judge(view, job.success, collected.output_text)
-        if not self._options.keep_run_commands:
-            await self._delete(job)
-        return self._final(job, state, reason, view, collected)
+            notes = "; ".join(r for r in (reason, collected.note) if r)
+            self._journal.update_job(self._key(job), reason=notes, output=collected.output,
+                                     error=collected.error)
+            return state
+        collected = await self._collect(job, view)
+        state, judged = judge(view, job.success, collected.output_text)
+        return await self._final(job, state, judged, view, collected,
+                                 delete=not self._options.keep_run_commands)
 
-    def _final(
-        self, job: Job, state: JobState, reason: str | None, view: Any, collected: Collected
+    async def _final(
+        self, job: Job, state: JobState, reason: str | None, view: Any, collected: Collected,
+        *, delete: bool,
     ) -> JobState:
+        """Journal the result, then (and only then) delete the run command: a crash between
+        the two leaves a finished job and an orphan resource, never a job run twice."""
+        self._failpoints.hit("after_collect")
         notes = [r for r in (reason, collected.note) if r]
         self._transition(
             job,
@@ -176,6 +240,11 @@ class JobRunner:
             output=collected.output,
             error=collected.error,
         )
+        self._failpoints.hit("after_terminal")
+        if delete:
+            await self._delete(job)
+        elif self._options.keep_run_commands:
+            self._journal.mark_cleaned(self._key(job))
         return state
 
     async def _collect(self, job: Job, view: Any) -> Collected:
@@ -234,9 +303,14 @@ class JobRunner:
         except OSError:
             return None
 
+    async def cleanup(self, job: Job) -> None:
+        """Delete a finished job's run command left behind by a crash (404 is fine)."""
+        await self._delete(job)
+
     async def _delete(self, job: Job) -> None:
         try:
             await self._arm.delete_run_command(job.machine, job.run_command_name)
+            self._journal.mark_cleaned(self._key(job))
         except FleetError as error:
             self._emit(
                 JobEvent(job.machine.name, job.step, JobState.RUNNING, job.wave,
@@ -244,8 +318,12 @@ class JobRunner:
             )
 
     async def _stop(self, job: Job, reason: str) -> None:
-        await self._delete(job)
+        row = self._journal.job(self._key(job))
+        if row is not None and row.state.terminal:
+            await self._delete(job)
+            return
         self._transition(job, JobState.CANCELED, reason, reason=reason, ended_at=utc_now())
+        await self._delete(job)
 
     # -- bookkeeping -----------------------------------------------------------------------
     def _key(self, job: Job) -> str:

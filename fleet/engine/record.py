@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from fleet.errors import EXIT_FAILED, EXIT_HALTED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE
 from fleet.journal import Journal
 from fleet.types import JobResult, JobState, RunRecord, WaveRecord
 
-__all__ = ["build_record", "run_status"]
+__all__ = ["build_record", "record_from_journal", "run_status", "save_run_meta"]
 
 
 def run_status(
-    results: list[JobResult], *, breached: bool, on_breach: str, interrupted: bool
+    results: list[JobResult],
+    *,
+    breached: bool,
+    on_breach: str,
+    interrupted: bool,
+    stopped: str | None = None,
+    awaiting_approval: bool = False,
 ) -> tuple[str, int]:
     """The run's status and exit code (README: exit codes)."""
-    if interrupted:
+    if stopped == "canceled":
+        return "canceled", EXIT_INTERRUPTED
+    if interrupted or stopped:
         return "interrupted", EXIT_INTERRUPTED
     if breached and on_breach != "continue":
         return "halted", EXIT_HALTED
+    if awaiting_approval:
+        return "awaiting_approval", EXIT_HALTED
     main = [r for r in results if not r.rollback]
     if any(r.state.is_failure or r.state == JobState.CANCELED for r in main):
         return "failed", EXIT_FAILED
@@ -37,6 +48,8 @@ def build_record(
     breached: bool = False,
     on_breach: str = "halt",
     interrupted: bool = False,
+    stopped: str | None = None,
+    awaiting_approval: bool = False,
     arm_requests: Mapping[str, int] | None = None,
     throttled: int = 0,
     storage: bool = True,
@@ -46,7 +59,8 @@ def build_record(
     results = [row.to_result() for row in journal.jobs()]
     if status is None or exit_code is None:
         status, exit_code = run_status(
-            results, breached=breached, on_breach=on_breach, interrupted=interrupted
+            results, breached=breached, on_breach=on_breach, interrupted=interrupted,
+            stopped=stopped, awaiting_approval=awaiting_approval,
         )
     waves = tuple(
         WaveRecord(index=w, machines=n, started_at=s, ended_at=e, state=state)
@@ -65,5 +79,51 @@ def build_record(
         storage=storage,
         waves=waves,
         results=tuple(results),
+        notes=notes,
+    )
+
+
+def save_run_meta(journal: Journal, record: RunRecord) -> None:
+    """Keep what the journal's rows do not hold, so every report can be rebuilt from it."""
+    journal.set_meta(
+        status=record.status,
+        exit_code=str(record.exit_code),
+        arm_requests=json.dumps(record.arm_requests, sort_keys=True),
+        throttled=str(record.throttled),
+        storage_used="1" if record.storage else "0",
+        notes=json.dumps(list(record.notes)),
+    )
+
+
+def previous_counts(journal: Journal) -> tuple[dict[str, int], int]:
+    """ARM requests of earlier sessions of this run (before a crash or an approval gate)."""
+    meta = journal.meta()
+    try:
+        requests = {k: int(v) for k, v in json.loads(meta.get("arm_requests") or "{}").items()}
+        return requests, int(meta.get("throttled") or 0)
+    except (ValueError, AttributeError):
+        return {}, 0
+
+
+def record_from_journal(journal: Journal) -> RunRecord:
+    """The run's record as the journal has it (``fleet report``, ``fleet status``)."""
+    meta = journal.meta()
+    requests, throttled = previous_counts(journal)
+    try:
+        notes = tuple(json.loads(meta.get("notes") or "[]"))
+    except ValueError:
+        notes = ()
+    status = meta.get("status") or "running"
+    try:
+        exit_code = int(meta.get("exit_code") or 0)
+    except ValueError:
+        exit_code = 0
+    return build_record(
+        journal,
+        status=status,
+        exit_code=exit_code,
+        arm_requests=requests,
+        throttled=throttled,
+        storage=meta.get("storage_used", "1") == "1",
         notes=notes,
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,8 @@ from fleet.engine.events import Observer, RunEvent, WaveEvent
 from fleet.engine.jobs import JobRunner
 from fleet.engine.options import Clock, EngineOptions
 from fleet.engine.preflight import preflight
-from fleet.journal import Journal, utc_now
+from fleet.failpoints import Failpoints
+from fleet.journal import Journal, job_key, utc_now
 from fleet.plan.model import Job, Plan, RolloutPolicy
 from fleet.types import JobState, MachineRef
 
@@ -38,16 +39,22 @@ def resolve_amount(value: str | int | None, base: int, *, minimum: int = 0) -> i
     return max(minimum, int(text))
 
 
+Approver = Callable[[int, str], Awaitable[bool]]
+
+
 @dataclass
 class RolloutOutcome:
     breached: bool = False
     breach_reason: str | None = None
-    halted_at_wave: int | None = None
-    interrupted: bool = False
+    stopped: str | None = None  # None | "interrupted" | "canceled"
+    awaiting_approval: int | None = None  # the wave after which the run waits for approval
     machine_states: dict[str, JobState] = field(default_factory=dict)
 
 
 class Rollout:
+    """Runs a plan's waves. Driven by the journal: on resume, finished jobs are taken from it
+    and only the rest runs, with budgets recounted from what already happened."""
+
     def __init__(
         self,
         plan: Plan,
@@ -58,6 +65,8 @@ class Rollout:
         clock: Clock,
         options: EngineOptions,
         emit: Observer,
+        approver: Approver | None = None,
+        failpoints: Failpoints | None = None,
     ) -> None:
         self._plan = plan
         self._arm = arm
@@ -66,6 +75,8 @@ class Rollout:
         self._clock = clock
         self._options = options
         self._emit = emit
+        self._approver = approver
+        self._failpoints = failpoints or Failpoints({})
         self._policy: RolloutPolicy = plan.rollout
         self._jobs: dict[str, list[Job]] = defaultdict(list)
         for job in sorted(plan.jobs, key=lambda j: j.step_index):
@@ -77,23 +88,74 @@ class Rollout:
         self.outcome = RolloutOutcome()
         self._failures_run = 0
         self._unreachable_run = 0
-        self._dispatched: set[str] = set()
+        self._running: dict[asyncio.Task[JobState], MachineRef] = {}
+
+    # -- control from outside (signals, `fleet cancel`) ------------------------------------
+    def stop(self, how: str, *, stop_in_flight: bool = False) -> None:
+        """Stop the run from outside. ``interrupted`` (Ctrl-C, SIGTERM): launch nothing new,
+        leave the rest pending for ``fleet resume``; in-flight jobs finish unless
+        ``stop_in_flight`` (Ctrl-C twice). ``canceled`` (``fleet cancel``): stop in-flight jobs
+        and skip everything not yet started."""
+        if self.outcome.stopped == "canceled":
+            return
+        first = self.outcome.stopped is None
+        self.outcome.stopped = how
+        if first:
+            self._emit(RunEvent(f"run {how}: launching nothing new", "warning"))
+        if how == "canceled" or stop_in_flight:
+            self._runner.cancel_reason = (
+                "canceled by the operator" if how == "canceled" else "interrupted (stopped in flight)"
+            )
+            if self._running:
+                self._emit(RunEvent(f"stopping {len(self._running)} in-flight machine(s)", "warning"))
+            for task in self._running:
+                task.cancel()
 
     # -- the run ---------------------------------------------------------------------------
     async def run(self) -> RolloutOutcome:
         waves = self._plan.waves
+        approved_through = int(self._journal.meta().get("approved_through", "-1"))
         for position, wave in enumerate(waves):
+            if self.outcome.stopped:
+                break
             if self.outcome.breached and self._policy.on_breach != "continue":
                 self._skip_wave(wave.index, wave.label, wave.machines, "halted by the rollout policy")
                 continue
             await self._run_wave(wave.index, wave.label, wave.machines)
             last = position == len(waves) - 1
-            if not last and not self.outcome.breached and self._policy.pause_s > 0:
+            if last or self.outcome.stopped or self.outcome.breached:
+                continue
+            self._failpoints.hit("between_waves")
+            if self._policy.approve and wave.index > approved_through:
+                if not await self._approve(wave.index, waves[position + 1].label):
+                    self.outcome.awaiting_approval = wave.index
+                    self._journal.set_meta(awaiting_approval=str(wave.index))
+                    self._emit(RunEvent(
+                        f"waiting for approval after wave {wave.index}: "
+                        "continue with `fleet resume RUN_DIR --approve`", "warning"))
+                    return self.outcome
+                approved_through = wave.index
+                self._journal.set_meta(approved_through=str(wave.index), awaiting_approval="")
+            if self._policy.pause_s > 0 and self._wave_needed_work:
                 self._emit(RunEvent(f"pausing {self._policy.pause_s}s before the next wave"))
                 await self._clock.sleep(self._policy.pause_s)
-        if self.outcome.breached and self._plan.rollback_jobs and self._policy.rollback_on == "breach":
+        if self.outcome.stopped == "canceled":
+            self._skip_remaining("run canceled by the operator")
+        elif (
+            not self.outcome.stopped
+            and self.outcome.breached
+            and self._plan.rollback_jobs
+            and self._policy.rollback_on == "breach"
+        ):
             await self._run_rollback()
+        if not self.outcome.stopped:
+            await self._cleanup_orphans()
         return self.outcome
+
+    async def _approve(self, after_wave: int, next_label: str) -> bool:
+        if self._approver is None:
+            return False
+        return await self._approver(after_wave, next_label)
 
     def _skip_wave(self, index: int, label: str, machines: Sequence[MachineRef], why: str) -> None:
         self._journal.set_wave(index, label, len(machines), "skipped")
@@ -103,45 +165,85 @@ class Rollout:
                 self._runner.skip(job, why)
             self.outcome.machine_states[machine.key] = JobState.SKIPPED
 
+    def _skip_remaining(self, why: str) -> None:
+        for job in (*self._plan.jobs, *self._plan.rollback_jobs):
+            row = self._journal.job(job_key(job.machine, job.step, job.rollback))
+            if row is not None and row.state == JobState.PENDING:
+                self._runner.skip(job, why)
+
+    # -- one wave --------------------------------------------------------------------------
+    def _journal_state(self, machine: MachineRef) -> JobState | None:
+        """The machine's state if the journal says all its jobs are finished, else None."""
+        states = []
+        for job in self._jobs[machine.key]:
+            row = self._journal.job(job_key(job.machine, job.step))
+            if row is None or not row.state.terminal:
+                return None
+            states.append(row)
+        return _machine_state([row.state for row in states])
+
+    def _untouched(self, machine: MachineRef) -> bool:
+        rows = [self._journal.job(job_key(j.machine, j.step)) for j in self._jobs[machine.key]]
+        return all(row is None or row.state == JobState.PENDING for row in rows)
+
     async def _run_wave(self, index: int, label: str, machines: Sequence[MachineRef]) -> None:
         self._journal.set_wave(index, label, len(machines), "running", started_at=utc_now())
         self._emit(WaveEvent(index, label, len(machines), "started"))
-        reachable = list(machines)
-        if self._options.preflight:
+        failures_in_wave = 0
+        unreachable_in_wave = 0
+        todo: list[MachineRef] = []
+        for machine in machines:  # what the journal already knows (resume) counts first
+            done = self._journal_state(machine)
+            if done is None:
+                todo.append(machine)
+                continue
+            self.outcome.machine_states[machine.key] = done
+            if done == JobState.UNREACHABLE:
+                unreachable_in_wave += 1
+            elif self._counts_as_failure(done):
+                failures_in_wave += 1
+        self._wave_needed_work = bool(todo)
+        self._failures_run += failures_in_wave
+        self._unreachable_run += unreachable_in_wave
+        self._check_failures(failures_in_wave, len(machines))
+        fresh = [m for m in todo if self._untouched(m)]
+        if self._options.preflight and fresh:
             reach = await preflight(
                 self._arm,
-                machines,
+                fresh,
                 min_agent=self._options.min_agent_version,
                 list_threshold=self._options.preflight_list_threshold,
             )
-            reachable = []
-            unreachable_in_wave = 0
-            for machine in machines:
+            for machine in fresh:
                 verdict = reach[machine.key]
                 if verdict.reachable:
-                    reachable.append(machine)
                     continue
+                todo.remove(machine)
                 unreachable_in_wave += 1
-                reason = verdict.reason or "unreachable"
+                self._unreachable_run += 1
                 for job in self._jobs[machine.key]:
-                    self._runner.mark(job, JobState.UNREACHABLE, reason)
+                    self._runner.mark(job, JobState.UNREACHABLE, verdict.reason or "unreachable")
                 self.outcome.machine_states[machine.key] = JobState.UNREACHABLE
-            self._unreachable_run += unreachable_in_wave
-            self._check_unreachable(unreachable_in_wave, len(machines))
-        failures_in_wave = 0
+        self._check_unreachable(unreachable_in_wave, len(machines))
         window = resolve_amount(self._policy.max_concurrency, len(machines), minimum=1) or 1
+        cap = getattr(getattr(self._arm, "concurrency", None), "cap", None)
+        if callable(cap):
+            cap(window)
         slow = 1 if self._policy.slow_start else window
-        pending = list(reachable)
-        running: dict[asyncio.Task[JobState], MachineRef] = {}
+        pending = list(todo)
+        running = self._running
         try:
             while pending or running:
-                stop_launching = self.outcome.breached and self._policy.on_breach != "continue"
-                if stop_launching and pending:
+                halted = self.outcome.breached and self._policy.on_breach != "continue"
+                if (halted or self.outcome.stopped == "canceled") and pending:
+                    why = "halted by the rollout policy" if halted else "run canceled by the operator"
                     for machine in pending:
                         for job in self._jobs[machine.key]:
-                            self._runner.skip(job, "halted by the rollout policy")
+                            self._runner.skip(job, why)
                         self.outcome.machine_states[machine.key] = JobState.SKIPPED
                     pending = []
+                if self.outcome.stopped:
+                    pending = []  # interrupted: the rest stays pending, for `fleet resume`
                 limit = min(window, slow, self._arm_limit())
                 while pending and len(running) < limit:
                     machine = pending.pop(0)
@@ -161,66 +263,83 @@ class Rollout:
                         self._failures_run += 1
                         self._check_failures(failures_in_wave, len(machines))
                         if self.outcome.breached and self._policy.on_breach == "abort":
-                            await self._abort(running)
-                            running.clear()
+                            for other in running:
+                                other.cancel()
         finally:
             for task in running:
                 task.cancel()
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
-        state = "halted" if self.outcome.breached else "done"
+                for machine in running.values():
+                    self.outcome.machine_states[machine.key] = JobState.CANCELED
+                running.clear()
+        self._check_verify(index, machines)
+        state = "halted" if self.outcome.breached else ("stopped" if self.outcome.stopped else "done")
         self._journal.set_wave(index, label, len(machines), state, ended_at=utc_now())
         self._emit(WaveEvent(index, label, len(machines), state))
+
+    _wave_needed_work = False
 
     def _arm_limit(self) -> int:
         controller = getattr(self._arm, "concurrency", None)
         limit = getattr(controller, "limit", None)
         return int(limit) if isinstance(limit, int | float) and limit >= 1 else 1_000_000
 
-    async def _abort(self, running: dict[asyncio.Task[JobState], MachineRef]) -> None:
-        for task in running:
-            task.cancel()
-        results = await asyncio.gather(*running, return_exceptions=True)
-        for machine, result in zip(running.values(), results, strict=True):
-            state = result if isinstance(result, JobState) else JobState.CANCELED
-            self.outcome.machine_states[machine.key] = state
+    def _check_verify(self, index: int, machines: Sequence[MachineRef]) -> None:
+        """A ``verify:`` step is a health gate: if it did not pass on every machine of the
+        wave that ran it, the next wave does not start."""
+        step = self._policy.verify_step
+        if step is None or self.outcome.breached:
+            return
+        bad = 0
+        for machine in machines:
+            for job in self._jobs[machine.key]:
+                if job.step != step:
+                    continue
+                row = self._journal.job(job_key(job.machine, job.step))
+                if row is not None and row.state not in (
+                    JobState.SUCCEEDED, JobState.UNREACHABLE, JobState.PENDING
+                ):
+                    if row.state != JobState.SKIPPED or "halted" not in (row.reason or ""):
+                        bad += 1
+        if bad:
+            self._breach(f"verify step {step!r} did not pass on {bad} machine(s) of wave {index}")
 
     # -- one machine: its steps in order ---------------------------------------------------
     async def _machine(self, machine: MachineRef) -> JobState:
         results: dict[str, dict[str, Any]] = {}
-        final = JobState.SUCCEEDED
+        states: list[JobState] = []
         blocked_by: str | None = None
         for job in self._jobs[machine.key]:
-            if job.when:
+            row = self._journal.job(job_key(job.machine, job.step))
+            if row is not None and row.state.terminal:  # done before a restart
+                state = row.state
+            elif job.when:
                 try:
                     go = evaluate_when(job.when, {"steps": results, "previous": _last(results)})
                 except ValueError as error:
-                    self._runner.mark(job, JobState.ERROR, str(error))
-                    final = JobState.ERROR
-                    results[job.step] = _result(JobState.ERROR)
-                    continue
-                if not go:
-                    self._runner.skip(job, f"when: {job.when} is false")
-                    results[job.step] = _result(JobState.SKIPPED)
-                    continue
+                    state = self._runner.mark(job, JobState.ERROR, str(error))
+                else:
+                    state = (
+                        await self._runner.run(job)
+                        if go
+                        else self._runner.skip(job, f"when: {job.when} is false")
+                    )
             elif blocked_by is not None:
-                self._runner.skip(job, f"step {blocked_by!r} did not succeed")
-                results[job.step] = _result(JobState.SKIPPED)
-                continue
-            self._dispatched.add(machine.key)
-            state = await self._runner.run(job)
+                state = self._runner.skip(job, f"step {blocked_by!r} did not succeed")
+            else:
+                state = await self._runner.run(job)
             results[job.step] = _result(state)
-            if state != JobState.SUCCEEDED:
-                blocked_by = blocked_by or job.step
-                if final == JobState.SUCCEEDED:
-                    final = state
-        return final
+            states.append(state)
+            if state not in (JobState.SUCCEEDED, JobState.SKIPPED) and blocked_by is None:
+                blocked_by = job.step
+        return _machine_state(states)
 
     # -- budgets ---------------------------------------------------------------------------
     def _counts_as_failure(self, state: JobState) -> bool:
         if state == JobState.TIMED_OUT:
             return self._policy.count_timeout_as_failure
-        return state.is_failure
+        return state.is_failure or (state == JobState.CANCELED and self.outcome.stopped is None)
 
     def _check_failures(self, in_wave: int, wave_size: int) -> None:
         if self.outcome.breached:
@@ -248,14 +367,18 @@ class Rollout:
         action = self._policy.on_breach
         self._emit(RunEvent(f"rollout policy breached: {reason}; action: {action}", "warning"))
 
-    # -- rollback --------------------------------------------------------------------------
+    # -- rollback and cleanup --------------------------------------------------------------
+    def _ran(self, machine: MachineRef) -> bool:
+        rows = [self._journal.job(job_key(j.machine, j.step)) for j in self._jobs[machine.key]]
+        return any(row is not None and row.attempts > 0 for row in rows)
+
     async def _run_rollback(self) -> None:
         targets = self._policy.rollback_targets
         chosen: list[MachineRef] = []
         for wave in self._plan.waves:
             for machine in wave.machines:
                 state = self.outcome.machine_states.get(machine.key)
-                ran = machine.key in self._dispatched
+                ran = self._ran(machine)
                 if (
                     (targets == "ran" and ran)
                     or (targets == "failed" and ran and state is not None and state.is_failure)
@@ -279,8 +402,34 @@ class Rollout:
                         blocked = True
 
         await asyncio.gather(*(one(m) for m in chosen))
+        chosen_keys = {m.key for m in chosen}
+        for job in self._plan.rollback_jobs:
+            if job.machine.key not in chosen_keys:
+                row = self._journal.job(job_key(job.machine, job.step, True))
+                if row is not None and row.state == JobState.PENDING:
+                    self._runner.skip(job, "not a rollback target")
         self._journal.set_wave(-1, "rollback", len(chosen), "done", ended_at=utc_now())
         self._emit(WaveEvent(-1, "rollback", len(chosen), "done"))
+
+    async def _cleanup_orphans(self) -> None:
+        """Run commands of finished jobs that a crash left undeleted (between journaling the
+        result and deleting the resource). Deleting twice is harmless (404)."""
+        if self._options.keep_run_commands:
+            return
+        by_key = {job_key(j.machine, j.step, j.rollback): j for j in (*self._plan.jobs, *self._plan.rollback_jobs)}
+        orphans = [by_key[row.job_key] for row in self._journal.uncleaned() if row.job_key in by_key]
+        await asyncio.gather(*(self._runner.cleanup(job) for job in orphans))
+
+
+def _machine_state(states: Sequence[JobState]) -> JobState:
+    if any(s == JobState.UNREACHABLE for s in states):
+        return JobState.UNREACHABLE
+    for state in states:
+        if state not in (JobState.SUCCEEDED, JobState.SKIPPED):
+            return state
+    if states and all(s == JobState.SKIPPED for s in states):
+        return JobState.SKIPPED
+    return JobState.SUCCEEDED
 
 
 def _result(state: JobState) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Wire one run together: run folder, journal, ARM client, storage, poller, rollout, reports.
+"""Wire one run together: run folder, lock, journal, ARM client, storage, poller, rollout,
+signals, reports.
 
 This is the only place that builds the engine's collaborators; everything below it takes
 them as arguments (so tests can drive the same code in-process against the simulator).
@@ -6,11 +7,14 @@ them as arguments (so tests can drive the same code in-process against the simul
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
+import signal
+import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,14 +23,18 @@ from fleet.engine.events import Event, Observer, RunEvent
 from fleet.engine.jobs import JobRunner, request_sha256
 from fleet.engine.options import Clock, EngineOptions, MonotonicClock
 from fleet.engine.poller import PollScheduler
-from fleet.engine.record import build_record
-from fleet.engine.rollout import Rollout
+from fleet.engine.record import build_record, previous_counts, save_run_meta
+from fleet.engine.rollout import Approver, Rollout, RolloutOutcome
 from fleet.errors import RunFolderError, UsageError
-from fleet.journal import Journal, utc_now
+from fleet.failpoints import Failpoints
+from fleet.journal import Journal, job_key, utc_now
 from fleet.plan.model import Plan, SecretRef
+from fleet.runlock import RunLock
 from fleet.types import MachineRef, RunRecord
 
 __all__ = ["Connection", "execute_plan", "output_dirs", "prepare_run_dir"]
+
+CANCEL_CHECK_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,20 +50,30 @@ class Connection:
     arm_limits: Any = None  # fleet.arm.throttle.ArmLimits; None = ARM's documented defaults
     retry: Any = None  # fleet.arm.retry.RetryPolicy; None = defaults
 
+    def journal_meta(self) -> dict[str, str]:
+        """What a later ``fleet resume``/``cancel`` needs to reconnect. Never the storage
+        connection string: it holds the account key."""
+        return {
+            "arm_endpoint": self.arm_endpoint,
+            "api_version": self.api_version,
+            "credential": self.credential,
+            "ca_file": self.ca_file or "",
+            "storage": "key" if self.storage_connection_string else (
+                "entra" if self.storage_account_url else "none"
+            ),
+            "storage_account_url": self.storage_account_url or "",
+        }
+
 
 def output_dirs(machines: Sequence[MachineRef]) -> dict[str, str]:
     """Folder name under ``output/`` per machine: its name, disambiguated when two machines in
     different resource groups share one."""
-    counts: dict[str, int] = {}
-    for m in machines:
-        counts[m.name.lower()] = counts.get(m.name.lower(), 0) + 1
-    dirs: dict[str, str] = {}
-    for m in machines:
-        if counts[m.name.lower()] == 1:
-            dirs[m.key] = m.name
-        else:
-            dirs[m.key] = f"{m.name}~{m.resource_group}~{m.subscription_id[:8]}"
-    return dirs
+    counts = Counter(m.name.lower() for m in machines)
+    return {
+        m.key: m.name if counts[m.name.lower()] == 1
+        else f"{m.name}~{m.resource_group}~{m.subscription_id[:8]}"
+        for m in machines
+    }
 
 
 def prepare_run_dir(run_dir: Path) -> None:
@@ -75,6 +93,50 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
+def _all_jobs(plan: Plan) -> list[Any]:
+    return [*plan.jobs, *plan.rollback_jobs]
+
+
+def _open_journal(
+    plan: Plan, run_dir: Path, connection: Connection, inputs: Mapping[str, str], resume: bool
+) -> Journal:
+    if resume:
+        journal = Journal.open(run_dir / "journal.sqlite")
+        stored = journal.request_hashes()
+        for job in _all_jobs(plan):
+            key = job_key(job.machine, job.step, job.rollback)
+            if stored.get(key) != request_sha256(job):
+                journal.close()
+                raise RunFolderError(
+                    f"{run_dir}: the playbook, inventory or variables changed since the run "
+                    f"started ({job.machine.name}, step {job.step!r} would send something else); "
+                    "start a new run instead"
+                )
+        return journal
+    from fleet.plan.render import plan_to_json
+
+    _write_private(run_dir / "plan.json", json.dumps(plan_to_json(plan), indent=2) + "\n")
+    journal = Journal.create(
+        run_dir / "journal.sqlite",
+        {
+            "run_id": plan.run_id,
+            "playbook_name": plan.playbook.name,
+            "playbook_path": plan.playbook.path,
+            "playbook_sha256": plan.playbook.sha256,
+            "started_at": utc_now(),
+            **connection.journal_meta(),
+            **{f"input_{k}": v for k, v in inputs.items()},
+        },
+    )
+    journal.add_jobs(
+        [
+            (j.machine, j.step, j.step_index, j.wave, j.rollback, j.run_command_name, request_sha256(j))
+            for j in _all_jobs(plan)
+        ]
+    )
+    return journal
+
+
 async def execute_plan(
     plan: Plan,
     *,
@@ -85,50 +147,83 @@ async def execute_plan(
     clock: Clock | None = None,
     transport: Any = None,
     resolve_secret: Callable[[SecretRef], str] | None = None,
+    resume: bool = False,
+    approve: bool = False,
+    approver: Approver | None = None,
+    inputs: Mapping[str, str] | None = None,
+    handle_signals: bool = False,
 ) -> RunRecord:
-    """Execute ``plan`` and write the run folder. Returns the run's record."""
-    from fleet.arm.client import ArmClient
-    from fleet.arm.credentials import build_credential, check_endpoint
-    from fleet.arm.transport import make_transport
-    from fleet.plan.render import plan_to_json
-    from fleet.report import write_reports
-    from fleet.secrets import resolve_secret as default_resolve
+    """Execute ``plan`` (or, with ``resume``, continue it from its journal) and write the run
+    folder. Returns the run's record."""
+    from fleet.arm.credentials import check_endpoint
 
     options = options or EngineOptions()
     clock = clock or MonotonicClock()
     check_endpoint(connection.arm_endpoint)
     if connection.storage_connection_string and connection.storage_account_url:
         raise UsageError("give --storage-connection-string or --storage-account-url, not both")
+    if resume and not (run_dir / "journal.sqlite").is_file():
+        raise RunFolderError(f"{run_dir}: no journal here (is this a fleet run folder?)")
 
     def emit(event: Event) -> None:
         for observer in observers:
             observer(event)
 
-    prepare_run_dir(run_dir)
-    _write_private(run_dir / "plan.json", json.dumps(plan_to_json(plan), indent=2) + "\n")
-    journal = Journal.create(
-        run_dir / "journal.sqlite",
-        {
-            "run_id": plan.run_id,
-            "playbook_name": plan.playbook.name,
-            "playbook_path": plan.playbook.path,
-            "playbook_sha256": plan.playbook.sha256,
-            "arm_endpoint": connection.arm_endpoint,
-            "api_version": connection.api_version,
-            "started_at": utc_now(),
-        },
-    )
-    machines = [m for wave in plan.waves for m in wave.machines]
-    journal.add_jobs(
-        [
-            (j.machine, j.step, j.step_index, j.wave, j.rollback, j.run_command_name, request_sha256(j))
-            for j in (*plan.jobs, *plan.rollback_jobs)
-        ]
-    )
-    reasons = Counter(excluded.reason for excluded in plan.excluded)
-    for reason, count in sorted(reasons.items()):
-        emit(RunEvent(f"excluded {count} machine(s): {reason}"))
+    if not resume:
+        prepare_run_dir(run_dir)
+    lock = RunLock(run_dir)
+    lock.acquire()
+    try:
+        journal = _open_journal(plan, run_dir, connection, inputs or {}, resume)
+    except BaseException:
+        lock.release()
+        raise
+    try:
+        meta = journal.meta()
+        if resume and meta.get("awaiting_approval"):
+            if not approve and approver is None:
+                raise UsageError(
+                    f"run {plan.run_id} is waiting for approval after wave "
+                    f"{meta['awaiting_approval']}: resume it with --approve"
+                )
+            if approve:
+                journal.set_meta(approved_through=meta["awaiting_approval"], awaiting_approval="")
+        journal.set_meta(cancel_requested="", finished_at="", status="running",
+                         runner_pid=str(os.getpid()))
+        reasons = Counter(excluded.reason for excluded in plan.excluded)
+        for reason, count in sorted(reasons.items()):
+            emit(RunEvent(f"excluded {count} machine(s): {reason}"))
+        return await _execute(
+            plan, journal, connection=connection, run_dir=run_dir, options=options, emit=emit,
+            clock=clock, transport=transport, resolve_secret=resolve_secret, approver=approver,
+            handle_signals=handle_signals,
+        )
+    finally:
+        journal.close()
+        lock.release()
 
+
+async def _execute(
+    plan: Plan,
+    journal: Journal,
+    *,
+    connection: Connection,
+    run_dir: Path,
+    options: EngineOptions,
+    emit: Observer,
+    clock: Clock,
+    transport: Any,
+    resolve_secret: Callable[[SecretRef], str] | None,
+    approver: Approver | None,
+    handle_signals: bool,
+) -> RunRecord:
+    from fleet.arm.client import ArmClient
+    from fleet.arm.credentials import build_credential
+    from fleet.arm.transport import make_transport
+    from fleet.report import write_reports
+    from fleet.secrets import resolve_secret as default_resolve
+
+    machines = [m for wave in plan.waves for m in wave.machines]
     arm_kwargs: dict[str, Any] = {}
     if connection.arm_limits is not None:
         arm_kwargs["limits"] = connection.arm_limits
@@ -145,15 +240,18 @@ async def execute_plan(
         api_version=connection.api_version,
         **arm_kwargs,
     )
-    storage: Any = None
+    failpoints = Failpoints.from_env()
     poller = PollScheduler(clock, options.poll)
-    outcome = None
-    interrupted = False
+    storage: Any = None
+    outcome: RolloutOutcome | None = None
+    rollout: Rollout | None = None
     try:
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(arm.aclose)
             stack.push_async_callback(credential.aclose)
             stack.push_async_callback(poller.aclose)
+            if "principal" not in journal.meta():
+                journal.set_meta(principal=await _principal(credential))
             storage = await _open_storage(connection, plan.run_id)
             if storage is not None:
                 stack.push_async_callback(storage.aclose)
@@ -171,35 +269,96 @@ async def execute_plan(
                 emit=emit,
                 resolve_secret=resolve_secret or default_resolve,
                 output_dirs=output_dirs(machines),
+                failpoints=failpoints,
             )
             rollout = Rollout(
-                plan, arm=arm, runner=runner, journal=journal, clock=clock, options=options, emit=emit
+                plan, arm=arm, runner=runner, journal=journal, clock=clock, options=options,
+                emit=emit, approver=approver, failpoints=failpoints,
             )
-            try:
-                outcome = await rollout.run()
-            except (KeyboardInterrupt, SystemExit):
-                interrupted = True
-                raise
+            watcher = asyncio.get_running_loop().create_task(_watch_cancel(journal, rollout))
+            stack.callback(watcher.cancel)
+            if handle_signals:
+                stack.enter_context(_signals(rollout))
+            outcome = await rollout.run()
     finally:
-        journal.set_meta(finished_at=utc_now())
         stats = _arm_stats(arm)
         notes = []
         if outcome is not None and outcome.breach_reason:
             notes.append(f"rollout policy breached: {outcome.breach_reason} ({plan.rollout.on_breach})")
+        if outcome is not None and outcome.awaiting_approval is not None:
+            notes.append(f"waiting for approval after wave {outcome.awaiting_approval}: "
+                         "`fleet resume RUN_DIR --approve` continues")
+        journal.set_meta(finished_at=utc_now())
+        before, throttled_before = previous_counts(journal)
+        requests = {k: stats[0].get(k, 0) + before.get(k, 0) for k in {*stats[0], *before}}
         record = build_record(
             journal,
             breached=bool(outcome and outcome.breached),
             on_breach=plan.rollout.on_breach,
-            interrupted=interrupted or outcome is None,
-            arm_requests=stats[0],
-            throttled=stats[1],
-            storage=storage is not None,
+            interrupted=outcome is None,
+            stopped=outcome.stopped if outcome else None,
+            awaiting_approval=bool(outcome and outcome.awaiting_approval is not None),
+            arm_requests=requests,
+            throttled=stats[1] + throttled_before,
+            storage=storage is not None or connection.storage_connection_string is not None,
             notes=tuple(notes),
         )
-        journal.set_meta(status=record.status, exit_code=str(record.exit_code))
-        journal.close()
+        save_run_meta(journal, record)
         write_reports(run_dir, record)
     return record
+
+
+async def _watch_cancel(journal: Journal, rollout: Rollout) -> None:
+    """``fleet cancel`` from another terminal writes ``cancel_requested`` into the journal."""
+    while True:
+        await asyncio.sleep(CANCEL_CHECK_S)
+        if journal.meta().get("cancel_requested"):
+            rollout.stop("canceled")
+            return
+
+
+@contextlib.contextmanager
+def _signals(rollout: Rollout) -> Any:
+    """Ctrl-C once (or SIGTERM): stop launching, let in-flight jobs finish, exit resumable.
+    Ctrl-C twice: also stop the in-flight jobs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    presses = Counter[str]()
+
+    def on_signal(name: str) -> None:
+        presses[name] += 1
+        rollout.stop("interrupted", stop_in_flight=presses["SIGINT"] >= 2)
+
+    loop.add_signal_handler(signal.SIGINT, on_signal, "SIGINT")
+    loop.add_signal_handler(signal.SIGTERM, on_signal, "SIGTERM")
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _principal(credential: Any) -> str:
+    """Who is running this, for the audit trail: from the token's claims, never the token."""
+    import base64
+
+    try:
+        token = await credential.get_token()
+    except Exception:  # the run will fail on its first request with a proper error
+        return "unknown"
+    parts = token.split(".")
+    if len(parts) != 3:
+        return "dev" if getattr(credential, "loopback_only", False) else "unknown"
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return "unknown"
+    for claim in ("upn", "unique_name", "preferred_username", "app_displayname", "appid", "oid"):
+        if isinstance(claims.get(claim), str) and claims[claim]:
+            return f"{claim}:{claims[claim]}"
+    return "unknown"
 
 
 async def _open_storage(connection: Connection, run_id: str) -> Any:

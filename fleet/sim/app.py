@@ -17,6 +17,7 @@ from aiohttp import web
 from fleet.sim.armjson import error_body
 from fleet.sim.faults import FaultInjector
 from fleet.sim.routes import HANDLERS, SimContext
+from fleet.sim.state import FleetState
 from fleet.sim.stats import SimStats
 from fleet.sim.throttle import Admission, ThrottleBook
 from fleet.sim.validate import ArmReject
@@ -49,6 +50,7 @@ ROUTES = [
 ]
 _KIND = {"GET": "reads", "DELETE": "deletes"}
 STATS_KEY = web.AppKey("stats", SimStats)
+STATE_KEY = web.AppKey("state", FleetState)
 _FAULT_CODES = {
     500: "InternalServerError",
     502: "BadGateway",
@@ -235,6 +237,12 @@ async def _stats(request: web.Request) -> web.Response:
     return web.json_response(stats.as_json())
 
 
+async def _truth(request: web.Request) -> web.Response:
+    from fleet.sim.truth import truth_json
+
+    return web.json_response(truth_json(request.app[STATE_KEY].launches))
+
+
 async def _reset(request: web.Request) -> web.Response:
     stats: SimStats = request.app[STATS_KEY]
     stats.reset()
@@ -247,8 +255,10 @@ def build_app(
     """The aiohttp application. ``/_sim/*`` is the simulator's own API and is not counted."""
     app = web.Application(client_max_size=8 * 1024 * 1024)
     app[STATS_KEY] = stats
+    app[STATE_KEY] = ctx.state
     front = Front(ctx, throttle, faults, stats)
     app.router.add_get("/_sim/stats", _stats)
+    app.router.add_get("/_sim/truth", _truth)
     app.router.add_post("/_sim/reset-stats", _reset)
     app.router.add_route("*", "/{tail:.*}", front.handle)
     return app

@@ -1,0 +1,54 @@
+"""``fleet cancel RUN_DIR``: stop a run from another terminal."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fleet.commands.common import guarded, run_async
+from fleet.commands.runfolder import open_meta, reconnect_options, reconnection
+from fleet.errors import EXIT_FAILED
+from fleet.journal import Journal, utc_now
+from fleet.runlock import lock_holder
+
+__all__ = ["cancel"]
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait until the runner has stopped its in-flight commands.")
+@click.option("--timeout", "timeout_s", default=600, show_default=True, help="How long --wait waits (s).")
+@reconnect_options
+def cancel(**kw: Any) -> None:
+    """Stop the run in RUN_DIR: launch nothing new and stop the commands in flight.
+
+    If its runner is alive, it is asked to stop (it deletes its in-flight run commands, which
+    stops them, and exits). If no runner is alive, this command stops them itself.
+    """
+    run_dir = Path(kw["run_dir"])
+    meta = guarded(lambda: open_meta(run_dir))
+    holder = lock_holder(run_dir)
+    if holder is not None:
+        journal = guarded(lambda: Journal.open(run_dir / "journal.sqlite"))
+        journal.set_meta(cancel_requested=utc_now())
+        journal.close()
+        click.echo(f"cancel requested; the runner ({holder}) is stopping its in-flight commands")
+        if kw["wait"]:
+            deadline = time.monotonic() + kw["timeout_s"]
+            while lock_holder(run_dir) is not None:
+                if time.monotonic() > deadline:
+                    click.echo("the runner has not stopped yet; `fleet status` shows progress", err=True)
+                    sys.exit(EXIT_FAILED)
+                time.sleep(0.5)
+            click.echo("the runner has stopped")
+        return
+    from fleet.engine.cancel import cancel_offline
+
+    connection = guarded(lambda: reconnection(meta, kw, need_storage=False))
+    record = run_async(lambda: cancel_offline(run_dir, connection))
+    click.echo(f"run {record.run_id} canceled; report: {run_dir / 'report.html'}")

@@ -1,0 +1,46 @@
+"""``fleet resume RUN_DIR``: continue a run after a crash, Ctrl-C or an approval gate."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fleet.commands.common import guarded, run_async
+from fleet.commands.run import execute, terminal_approver
+from fleet.commands.runfolder import open_meta, rebuild_plan, reconnect_options, reconnection
+from fleet.engine.options import EngineOptions
+
+__all__ = ["resume"]
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--approve", is_flag=True, help="Approve the wave gate the run is waiting at.")
+@click.option("--log-file", type=click.Path(dir_okay=False), help="Append one JSON line per event here.")
+@click.option("-v", "--verbose", count=True, help="More detail on the terminal.")
+@reconnect_options
+def resume(**kw: Any) -> None:
+    """Continue the run in RUN_DIR where its journal says it stopped.
+
+    Every job that may have been sent is looked up in ARM first (GET) and adopted if it exists;
+    only a job that provably never started is sent. Finished jobs are not touched; waves,
+    budgets and approvals continue from where they were. The playbook, inventory and
+    variables must be unchanged (each job's request hash is checked).
+    """
+    run_dir = Path(kw["run_dir"])
+    meta = guarded(lambda: open_meta(run_dir))
+    plan = guarded(lambda: rebuild_plan(meta))
+    connection = guarded(lambda: reconnection(meta, kw, need_storage=True))
+    options = EngineOptions(
+        max_output_bytes=int(meta.get("input_max_output_bytes") or EngineOptions().max_output_bytes),
+        keep_run_commands=meta.get("input_keep") == "True",
+    )
+    click.echo(f"resuming run {plan.run_id} ({meta.get('status', 'unknown')} before)")
+    record = run_async(
+        lambda: execute(plan, connection, run_dir, options, kw, resume=True, approve=kw["approve"],
+                        approver=terminal_approver(), handle_signals=True)
+    )
+    sys.exit(record.exit_code)

@@ -1,0 +1,89 @@
+"""What ``fleet resume``, ``status`` and ``cancel`` share: open a run folder's journal, and
+reconnect with the options the run was started with (the command line can override them)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fleet.engine.session import Connection
+from fleet.errors import RunFolderError
+from fleet.journal import Journal
+
+__all__ = ["open_meta", "rebuild_plan", "reconnect_options", "reconnection"]
+
+
+def open_meta(run_dir: Path) -> dict[str, str]:
+    if not run_dir.is_dir():
+        raise RunFolderError(f"{run_dir}: no such run folder")
+    journal = Journal.open(run_dir / "journal.sqlite")
+    try:
+        return journal.meta()
+    finally:
+        journal.close()
+
+
+def reconnect_options(fn: Any) -> Any:
+    """Connection options without defaults: what is not given comes from the run's journal.
+    The storage connection string is never stored (it holds a key): give it again."""
+    options = [
+        click.option("--arm-endpoint", envvar="FLEET_ARM_ENDPOINT", help="Default: the run's."),
+        click.option("--api-version", envvar="FLEET_API_VERSION", help="Default: the run's."),
+        click.option("--credential", envvar="FLEET_CREDENTIAL", help="Default: the run's.",
+                     type=click.Choice(["default", "cli", "managed-identity", "environment", "dev"])),
+        click.option("--ca-file", envvar="FLEET_CA_FILE", type=click.Path(dir_okay=False),
+                     help="Default: the run's."),
+        click.option("--storage-connection-string", envvar="FLEET_STORAGE_CONNECTION_STRING",
+                     help="Needed again if the run used one (it is never stored)."),
+        click.option("--storage-account-url", envvar="FLEET_STORAGE_ACCOUNT_URL",
+                     help="Default: the run's."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def reconnection(meta: dict[str, str], kw: dict[str, Any], *, need_storage: bool) -> Connection:
+    def pick(name: str, default: str | None = None) -> str | None:
+        value = kw.get(name)
+        return value if value else (meta.get(name) or default)
+
+    connection = Connection(
+        arm_endpoint=(pick("arm_endpoint", "https://management.azure.com") or "").rstrip("/"),
+        api_version=pick("api_version", "2025-01-13") or "2025-01-13",
+        credential=pick("credential", "default") or "default",
+        ca_file=pick("ca_file"),
+        storage_connection_string=kw.get("storage_connection_string"),
+        storage_account_url=pick("storage_account_url"),
+    )
+    if need_storage and meta.get("storage") == "key" and not connection.storage_connection_string:
+        raise RunFolderError(
+            "this run kept outputs in a storage account by key: give "
+            "--storage-connection-string (or FLEET_STORAGE_CONNECTION_STRING) again"
+        )
+    return connection
+
+
+def rebuild_plan(meta: dict[str, str]) -> Any:
+    """The plan the run was started with, rebuilt from its recorded inputs."""
+    from fleet.inventory import load_inventory
+    from fleet.plan.build import build_plan
+
+    try:
+        playbook = Path(meta["input_playbook"])
+        inventory = Path(meta["input_inventory"])
+        extra_vars = json.loads(meta.get("input_extra_vars") or "{}")
+        seed = int(meta.get("input_seed") or 0)
+    except (KeyError, ValueError) as error:
+        raise RunFolderError(f"the journal does not record how the run was started ({error})") from error
+    return build_plan(
+        playbook_path=playbook,
+        inventory=load_inventory(inventory),
+        limit=meta.get("input_limit") or None,
+        extra_vars=extra_vars,
+        run_id=meta["run_id"],
+        seed=seed,
+    )
