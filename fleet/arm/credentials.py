@@ -56,9 +56,15 @@ class _AsyncCredential(Protocol):
 
 
 class DevTokenProvider:
-    """A fixed token, for the simulator on loopback only."""
+    """A fixed token, for the simulator on loopback only.
+
+    A forced refresh (after a 401) mints a new token, ``<token>~<n>``, as a real credential
+    would: the simulator's expiry fault (``token_lifetime_s``) ages each token from when it
+    first saw it, so handing back the same string would fail forever.
+    """
 
     def __init__(self, token: str = DEV_TOKEN) -> None:
+        self._base = token
         self._token = token
         self.refreshes = 0
 
@@ -69,6 +75,7 @@ class DevTokenProvider:
     async def get_token(self, *, force_refresh: bool = False) -> str:
         if force_refresh:
             self.refreshes += 1
+            self._token = f"{self._base}~{self.refreshes}"
         return self._token
 
     async def aclose(self) -> None:
