@@ -119,6 +119,15 @@ class Execution:
     def execution_state(self) -> str:
         return self._state
 
+    @property
+    def output_bytes(self) -> int:
+        """Bytes the script wrote to stdout (whether or not the blob write succeeded)."""
+        return self._out.total_bytes
+
+    @property
+    def error_bytes(self) -> int:
+        return self._err.total_bytes
+
     def instance_view(self) -> dict[str, Any]:
         """A spec-shaped ``MachineRunCommandInstanceView``; ``exitCode``, ``startTime`` and
         ``endTime`` are present only once known (no exit code for TimedOut/Canceled)."""
@@ -245,6 +254,8 @@ class Agent:
             label=label,
             block_bytes=self._profile.append_block_bytes,
             simulated_failure=fail,
+            delay_s=self._profile.blob_latency_s * self._time_scale,
+            sleep=self._sleep,
         )
 
     async def _execute(

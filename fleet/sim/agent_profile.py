@@ -144,6 +144,7 @@ class AgentProfile:
     rules: tuple[AgentRule, ...] = ()
     append_block_bytes: int = 64 * 1024
     default_timeout_s: int = 5400  # when a request has no timeoutInSeconds (Azure VM's 90 min)
+    blob_latency_s: float = 0.0  # slow storage: added before every blob request (simulated s)
 
     def resolve(self, machine_name: str, tags: Mapping[str, str], script: str) -> Behaviour:
         behaviour = self.defaults
@@ -156,7 +157,7 @@ class AgentProfile:
 # ---- parsing -------------------------------------------------------------------------------
 
 _BEHAVIOUR_KEYS = frozenset(f.name for f in dataclasses.fields(Behaviour))
-_TOP_KEYS = _BEHAVIOUR_KEYS | {"rules", "append_block_bytes", "default_timeout_s"}
+_TOP_KEYS = _BEHAVIOUR_KEYS | {"rules", "append_block_bytes", "default_timeout_s", "blob_latency_s"}
 _MATCH_KEYS = frozenset({"name", "tag", "tags", "script"})
 
 
@@ -310,4 +311,7 @@ def parse_agent_profile(data: Mapping[str, Any], *, source: str) -> AgentProfile
     if "default_timeout_s" in data:
         timeout = reader.integer("default_timeout_s", minimum=1, maximum=7 * 24 * 3600)
         profile = dataclasses.replace(profile, default_timeout_s=timeout)
+    if "blob_latency_s" in data:
+        latency = reader.number("blob_latency_s", maximum=3600.0)
+        profile = dataclasses.replace(profile, blob_latency_s=latency)
     return profile

@@ -12,6 +12,8 @@ the agent reports it in ``executionMessage``/``statuses`` while the script carri
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -49,7 +51,11 @@ class AppendBlobWriter:
         label: str,
         block_bytes: int,
         simulated_failure: bool = False,
+        delay_s: float = 0.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        self._delay_s = delay_s  # slow storage (profile blob_latency_s), in wall seconds
+        self._sleep = sleep
         self._session = session
         self._url = sas_url
         self._label = label
@@ -63,6 +69,8 @@ class AppendBlobWriter:
             self.failure = f"Failed to write {self._label} blob {redact_url(self._url)}: {what}"
 
     async def _put(self, url: URL, *, headers: dict[str, str], data: bytes) -> bool:
+        if self._delay_s > 0:
+            await self._sleep(self._delay_s)
         try:
             async with self._session.put(url, headers=headers, data=data) as response:
                 if response.status in (200, 201):

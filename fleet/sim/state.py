@@ -24,6 +24,7 @@ from fleet.sim.config import Behaviour
 from fleet.sim.faults import FaultInjector
 from fleet.sim.fleetgen import SimMachine, version_tuple
 from fleet.sim.stats import SimStats
+from fleet.sim.truth import Launch
 
 __all__ = ["AgentLike", "FleetState", "Operation", "RunCommand", "Unreachable"]
 
@@ -115,6 +116,7 @@ class FleetState:
         self._op_counter = 0
         self._started_wall = datetime.now(UTC)
         self._tasks: set[asyncio.Task[None]] = set()
+        self.launches: list[Launch] = []  # ground truth for /_sim/truth (fleet.sim.truth)
 
     # ---- machines ---------------------------------------------------------------------------
 
@@ -224,19 +226,29 @@ class FleetState:
         reason = self.unreachable_reason(rc.machine)
         if reason is not None:
             self.stats.unreachable += 1
+            self.launches.append(self._launch_record(rc, "unreachable", reason=reason.code))
             rc.unreachable = reason
             if self.behaviour.unreachable == "fail":
                 rc.unreachable_at = self.clock.now() + self.behaviour.unreachable_after_s
             return op
         if self.faults.stuck():
             self.stats.stuck += 1
+            self.launches.append(self._launch_record(rc, "stuck"))
             rc.stuck = True
             return op
         execution = self.agent.start(self._request(rc))
         rc.execution = execution
         self.stats.executions[rc.machine.resource_id] += 1
+        self.launches.append(self._launch_record(rc, "executed", execution=execution))
         self._spawn(self._watch(execution))
         return op
+
+    @staticmethod
+    def _launch_record(
+        rc: RunCommand, kind: str, *, execution: Execution | None = None, reason: str | None = None
+    ) -> Launch:
+        m = rc.machine
+        return Launch(m.resource_id, m.name, rc.name, kind, execution, reason)
 
     def _request(self, rc: RunCommand) -> ExecutionRequest:
         p = rc.properties
