@@ -91,6 +91,23 @@ def engine_options(kw: dict[str, Any]) -> EngineOptions:
     return EngineOptions(max_output_bytes=int(kw["max_output_bytes"]), keep_run_commands=bool(kw["keep"]))
 
 
+def rehearsal_clock() -> Any:
+    """``FLEET_TIME_SCALE`` (rehearsals against ``fleet sim serve --time-scale``): every
+    duration fleet waits or budgets (polls, timeouts, ARM bucket refill, backoff) counts
+    simulated seconds, so a scaled simulator and fleet agree on time. Unset: real time."""
+    import os
+
+    from fleet.engine.options import ScaledClock
+
+    text = os.environ.get("FLEET_TIME_SCALE", "").strip()
+    if not text:
+        return None
+    try:
+        return ScaledClock(float(text))
+    except ValueError as error:
+        fail(UsageError(f"FLEET_TIME_SCALE: {error}"))
+
+
 def terminal_approver() -> Any:
     """On a terminal, approval gates ask; elsewhere the run stops, resumable with --approve."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -165,6 +182,7 @@ async def execute(
     if log is not None:
         observers.append(log)
     try:
+        engine.setdefault("clock", rehearsal_clock())
         record = await execute_plan(plan, connection=connection, run_dir=run_dir, options=options,
                                     observers=observers, **engine)
     finally:

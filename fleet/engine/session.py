@@ -238,6 +238,7 @@ async def _execute(
         transport=transport,
         credential=credential,
         api_version=connection.api_version,
+        clock=clock,
         **arm_kwargs,
     )
     failpoints = Failpoints.from_env()
