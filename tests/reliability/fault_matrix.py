@@ -13,7 +13,10 @@ then compares the run folder with what the simulator knows really happened (``/_
 
 Print the table (500 machines per profile by default)::
 
-    .venv/bin/python -m tests.reliability.fault_matrix [--machines 500] [--only NAME ...]
+    .venv/bin/python -m tests.reliability.fault_matrix [--machines 500] [--only NAME ...] [--no-kill]
+
+Each profile also runs once more with the runner SIGKILLed at a failpoint (``FLEET_FAILPOINT``,
+a different point per profile) and finished by ``fleet resume`` (see kill_resume.py).
 
 pytest runs the same code with fewer machines (tests/reliability/test_fault_matrix.py).
 """
@@ -316,8 +319,9 @@ def format_table(rows: Sequence[MatrixRow]) -> str:
     return "\n".join(lines)
 
 
-async def _main(machines: int, names: Sequence[str]) -> list[MatrixRow]:
+async def _main(machines: int, names: Sequence[str], kill: bool) -> list[MatrixRow]:
     from fleet.sim.azurite import start_azurite
+    from tests.reliability.kill_resume import run_killed_profile
 
     chosen = [p for p in PROFILES if not names or p.name in names]
     azurite = await asyncio.to_thread(start_azurite)
@@ -327,6 +331,13 @@ async def _main(machines: int, names: Sequence[str]) -> list[MatrixRow]:
             for profile in chosen:
                 row = await run_profile(
                     profile, machines=machines, storage=azurite.connection_string, work_dir=Path(tmp)
+                )
+                print(f"{row.profile}: {row.run_time_s:.1f} s", file=sys.stderr, flush=True)
+                rows.append(row)
+            for index, profile in enumerate(chosen if kill else ()):
+                row = await run_killed_profile(
+                    profile, index=index, machines=machines, storage=azurite.connection_string,
+                    work_dir=Path(tmp),
                 )
                 print(f"{row.profile}: {row.run_time_s:.1f} s", file=sys.stderr, flush=True)
                 rows.append(row)
@@ -341,8 +352,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--machines", type=int, default=500)
     parser.add_argument("--only", nargs="*", default=[], choices=[p.name for p in PROFILES])
+    parser.add_argument("--no-kill", action="store_true",
+                        help="skip the rows where the runner is SIGKILLed and resumed")
     args = parser.parse_args(argv)
-    rows = asyncio.run(_main(args.machines, args.only))
+    rows = asyncio.run(_main(args.machines, args.only, not args.no_kill))
     print(format_table(rows))
     for row in rows:
         for line in row.problems[:20]:

@@ -57,3 +57,16 @@ def test_table_has_one_line_per_row() -> None:
     assert len(table) == 3
     assert table[2] == "| a | 5 | 0 | 1 | 2 | 0 | 1.2 | succeeded 5 | 429 3 |"
     assert not rows[0].clean
+
+
+@pytest.mark.parametrize("index", range(len(PROFILES)), ids=[p.name for p in PROFILES])
+async def test_killed_and_resumed_profile_is_clean(index: int, azurite: Azurite, tmp_path: Path) -> None:
+    from tests.reliability.kill_resume import run_killed_profile
+
+    row = await run_killed_profile(
+        PROFILES[index], index=index, machines=MACHINES, storage=azurite.connection_string,
+        work_dir=tmp_path,
+    )
+    assert row.injected["killed"] == 1, row.problems
+    assert row.clean, "\n".join(row.problems)
+    assert sum(row.states.values()) == MACHINES
