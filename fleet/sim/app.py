@@ -16,6 +16,7 @@ from aiohttp import web
 
 from fleet.sim.armjson import error_body
 from fleet.sim.faults import FaultInjector
+from fleet.sim.graph import GRAPH_KEY, GraphService, GraphSpec, resource_graph
 from fleet.sim.routes import HANDLERS, SimContext
 from fleet.sim.state import FleetState
 from fleet.sim.stats import SimStats
@@ -33,6 +34,7 @@ ROUTES = [
     (name, re.compile(f"^{pattern}/?$", re.IGNORECASE))
     for name, pattern in (
         ("subscriptions", r"/subscriptions"),
+        ("resource_graph", r"/providers/microsoft\.resourcegraph/resources"),
         ("machines_sub", _SUB + _PROV + r"/machines"),
         ("machines_rg", _RG + _PROV + r"/machines"),
         ("machine", _MACHINE),
@@ -160,6 +162,8 @@ class Front:
                 404, "NotFound", f"No simulated ARM operation for {method} {request.path}."
             )
         principal = principal_of(token)
+        if route == "resource_graph":  # ARG: its own per-user quota and api-versions
+            return await resource_graph(self.ctx, request, principal)
         subscription = groups.get("sub")
         admission = self.throttle.admit(_KIND.get(method, "writes"), principal, subscription)
         headers = _ratelimit_headers(admission)
@@ -255,6 +259,13 @@ def build_app(
     """The aiohttp application. ``/_sim/*`` is the simulator's own API and is not counted."""
     app = web.Application(client_max_size=8 * 1024 * 1024)
     app[STATS_KEY] = stats
+    app[GRAPH_KEY] = GraphService(
+        GraphSpec(
+            quota=ctx.config.graph_quota,
+            window_s=ctx.config.graph_window_s,
+            page_size=max(1, ctx.config.page_size),
+        )
+    )
     app[STATE_KEY] = ctx.state
     front = Front(ctx, throttle, faults, stats)
     app.router.add_get("/_sim/stats", _stats)

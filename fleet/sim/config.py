@@ -152,6 +152,9 @@ class SimConfig:
     rerun_identical_put: bool = False
     allow_remote: bool = False
     token_required: bool = True
+    # Azure Resource Graph's per-user quota (fleet.sim.graph): queries per window.
+    graph_quota: int = 15
+    graph_window_s: float = 5.0
 
     @property
     def effective_rerun_identical_put(self) -> bool:

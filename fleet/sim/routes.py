@@ -316,6 +316,8 @@ async def operation_result(
 # (route name, method) -> (operation id for stats, handler)
 HANDLERS: dict[tuple[str, str], tuple[str, Handler]] = {
     ("subscriptions", "GET"): ("Subscriptions_List", subscriptions_list),
+    # Answered by fleet.sim.graph (Front dispatches it before ARM's throttle); listed for stats.
+    ("resource_graph", "POST"): ("Resources_Query", subscriptions_list),
     ("machines_sub", "GET"): ("Machines_ListBySubscription", machines_list_sub),
     ("machines_rg", "GET"): ("Machines_ListByResourceGroup", machines_list_rg),
     ("machine", "GET"): ("Machines_Get", machine_get),
