@@ -10,18 +10,21 @@ templates: a ``{{`` in a tag stays two braces.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fleet.errors import InventoryError
-from fleet.inventory.model import Group, Host, Inventory
+from fleet.inventory.model import Group, Host, Inventory, Origin
+from fleet.inventory.sources.model import DEFAULT_KEYED_GROUPS, Discovered, KeyedGroup, group_names
+from fleet.inventory.sources.parse import parse_sources
 from fleet.types import MachineRef
 from fleet.yamlsrc import YMap, line_of, load_yaml
 
-__all__ = ["RESERVED_VARS", "load_inventory", "plain"]
+__all__ = ["RESERVED_VARS", "build_inventory", "load_inventory", "plain", "read_sources"]
 
 GROUP_KEYS = ("children", "hosts", "vars")
 HOST_NAME = re.compile(r"^[A-Za-z0-9._-]{1,54}$")
@@ -62,6 +65,7 @@ class _HostDraft:
     line: int
     vars: dict[str, Any] = field(default_factory=dict)
     resource_id: tuple[str, str, str] | None = None
+    found: Discovered | None = None  # what an Azure source said about this machine
 
 
 class _Reader:
@@ -73,7 +77,8 @@ class _Reader:
 
     def error(self, message: str, line: int | None, field: str | None = None,
               hint: str | None = None) -> InventoryError:
-        return InventoryError(message, file=self.file, line=line, field=field, hint=hint)
+        # line 0: a host only Azure knows about has no line in the file
+        return InventoryError(message, file=self.file, line=line or None, field=field, hint=hint)
 
     def check_vars(self, values: Any, container: Any, key: Any, where: str) -> dict[str, Any]:
         if values is None:
@@ -273,7 +278,7 @@ def _machine(reader: _Reader, host: _HostDraft, values: dict[str, Any]) -> Machi
     return MachineRef(
         subscription_id=_require(reader, host, values, "subscription_id"),
         resource_group=_require(reader, host, values, "resource_group"),
-        name=host.name,
+        name=host.resource_id[2] if host.resource_id is not None else host.name,
         location=_require(reader, host, values, "location"),
         os_type=os_type,
     )
@@ -296,22 +301,141 @@ def _tags(reader: _Reader, host: _HostDraft, values: Mapping[str, Any]) -> dict[
     return out
 
 
-def load_inventory(path: Path) -> Inventory:
-    """Load ``path`` (and ``group_vars/``, ``host_vars/`` beside it). Raises InventoryError."""
-    reader = _Reader(path)
+SOURCES_KEY = "sources"
+
+
+def _document(path: Path, reader: _Reader) -> YMap:
     data = load_yaml(path, error=InventoryError)
     if data is None:
         raise reader.error("inventory is empty (expected 'all:' with hosts or children)", 1)
     if not isinstance(data, YMap):
         raise reader.error(f"top level must be a mapping of groups ('all:'), got {_kind(data)}",
                            line_of(data) or 1)
-    reader.group("all", data.line_of("all"))
+    return data
+
+
+def read_sources(path: Path) -> Any:
+    """The file's ``sources:`` section as a ``SourcesConfig``, or None if it has none."""
+    reader = _Reader(path)
+    data = _document(path, reader)
+    if SOURCES_KEY not in data:
+        return None
+    return parse_sources(data[SOURCES_KEY], file=reader.file, container=data)
+
+
+def load_inventory(path: Path) -> Inventory:
+    """Load ``path`` (and ``group_vars/``, ``host_vars/`` beside it). Raises InventoryError.
+
+    Pure: a file with a ``sources:`` section needs Azure, so it is refused here; read it with
+    ``fleet.inventory.load_inventory_with_sources``."""
+    reader = _Reader(path)
+    data = _document(path, reader)
+    if SOURCES_KEY in data:
+        raise reader.error("this inventory has a sources: section, which lists machines from "
+                           "Azure; load it with load_inventory_with_sources (fleet inventory, "
+                           "plan and run do)", data.line_of(SOURCES_KEY), SOURCES_KEY)
+    return _build(reader, data, (), DEFAULT_KEYED_GROUPS)
+
+
+def build_inventory(path: Path | None, *, discovered: Sequence[Discovered],
+                    keyed_groups: Sequence[KeyedGroup] = DEFAULT_KEYED_GROUPS) -> Inventory:
+    """The inventory of ``path`` (may be None: Azure only) merged with ``discovered`` machines.
+
+    Merge by resource id (case-insensitive); a static host given by name only matches the one
+    discovered machine of that name. Precedence, lowest first: group vars (keyed groups' too)
+    < what Azure says (subscription_id, resource_group, location, os_type, tags, arc_status,
+    arc_agent_version, arc_os_name) < host vars in the file < ``host_vars/<host>``.
+    """
+    if path is None:
+        reader = _Reader(Path("<azure>"))
+        data = YMap()
+    else:
+        reader = _Reader(path)
+        data = _document(path, reader)
+    return _build(reader, data, discovered, tuple(keyed_groups))
+
+
+def _add_discovered(reader: _Reader, discovered: Sequence[Discovered],
+                    keyed: tuple[KeyedGroup, ...]) -> list[str]:
+    """Add what the sources found to the drafts; returns notes on machines left out."""
+    notes: list[str] = []
+    by_id = {"/".join(h.resource_id).lower(): h
+             for h in reader.hosts.values() if h.resource_id is not None}
+    seen: set[str] = set()
+    for found in discovered:
+        if found.key in seen:
+            continue  # an earlier source already gave this machine: the first one wins
+        seen.add(found.key)
+        ident = (found.subscription_id, found.resource_group, found.name)
+        host = by_id.get("/".join(ident).lower())
+        if host is None:
+            named = reader.hosts.get(found.name)
+            if named is not None and named.resource_id is None and named.found is None:
+                host = named  # declared by name in the file: this is the machine it means
+            elif named is not None or found.name in reader.groups:
+                alias = _unique_alias(found)
+                host = reader.hosts[alias] = _HostDraft(alias, 0)
+            else:
+                if not found.os_type:
+                    notes.append(f"{found.name}: skipped, {found.source} did not report its "
+                                 "osType (declare the host with os_type in the file to keep it)")
+                    continue
+                host = reader.hosts[found.name] = _HostDraft(found.name, 0)
+        host.resource_id = ident
+        host.found = found
+        for group_name in group_names(found, keyed):
+            if group_name in reader.hosts:
+                raise reader.error(f"keyed group {group_name!r} has the name of a host",
+                                   reader.hosts[group_name].line, f"hosts.{group_name}",
+                                   hint="give the keyed group a prefix")
+            group = reader.group(group_name, 1)
+            if not group.parents and group_name != "all":
+                group.parents.append("all")
+                reader.groups["all"].children.append(group_name)
+            if host.name not in group.hosts:
+                group.hosts.append(host.name)
+    return notes
+
+
+def _unique_alias(found: Discovered) -> str:
+    """Two machines share a name (different resource groups or subscriptions): the later one
+    is called ``NAME-<6 hex of its resource id>`` in the inventory; its MachineRef keeps the
+    ARM name."""
+    digest = hashlib.sha256(found.key.encode()).hexdigest()[:6]
+    return f"{found.name[:47]}-{digest}"
+
+
+def _azure_vars(found: Discovered) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "subscription_id": found.subscription_id,
+        "resource_group": found.resource_group,
+        "location": found.location,
+        "tags": dict(found.tags),
+        "arc_status": found.status,
+        "arc_agent_version": found.agent_version,
+        "arc_os_name": found.os_name,
+    }
+    if found.os_type:
+        values["os_type"] = found.os_type
+    return values
+
+
+def _build(reader: _Reader, data: YMap, discovered: Sequence[Discovered],
+           keyed: tuple[KeyedGroup, ...]) -> Inventory:
+    reader.group("all", data.line_of("all") if "all" in data else 1)
     for name, body in data.items():
+        if name == SOURCES_KEY:
+            continue  # read by read_sources; load_inventory refuses it before getting here
         if name == "all":
             reader.read_group("all", body, data, None, "all")
         else:  # Ansible allows other top-level groups: they are children of all.
             reader.read_group(name, body, data, "all", str(name))
+    notes = _add_discovered(reader, discovered, keyed)
     if not reader.hosts:
+        if SOURCES_KEY in data or reader.file == "<azure>":
+            raise reader.error("the sources found no machines and the file lists none", None,
+                               SOURCES_KEY, hint="check the subscriptions, resource groups "
+                               "and query")
         raise reader.error("inventory has no hosts", 1, "all")
     for name in reader.hosts:
         if name in reader.groups:
@@ -331,6 +455,8 @@ def load_inventory(path: Path) -> Inventory:
         values: dict[str, Any] = {}
         for group_name in ordered:
             values.update(reader.groups[group_name].vars)
+        if host.found is not None:
+            values.update(_azure_vars(host.found))
         values.update(host.vars)
         for vars_path in reader.vars_files("host_vars", host.name):
             values.update(reader.read_vars_file(vars_path))
@@ -340,8 +466,15 @@ def load_inventory(path: Path) -> Inventory:
             raise reader.error(f"machines {previous!r} and {host.name!r} are the same resource",
                                host.line, f"hosts.{host.name}")
         groups = tuple(g for g in ordered if g != "all") or ("ungrouped",)
+        origin = None
+        if host.found is not None:
+            found = host.found
+            origin = Origin(found.source, found.snapshot_at, found.status, found.agent_version,
+                            found.from_cache)
         hosts.append(Host(name=host.name, machine=machine, vars=values, groups=groups,
-                          tags=_tags(reader, host, values), source=f"{reader.file}:{host.line}"))
+                          tags=_tags(reader, host, values),
+                          source=f"{reader.file}:{host.line}" if host.line else found_source(host),
+                          origin=origin))
     groups_out = {
         name: Group(name=name, hosts=tuple(g.hosts), children=tuple(g.children),
                     parents=tuple(g.parents), depth=depths[name])
@@ -350,5 +483,8 @@ def load_inventory(path: Path) -> Inventory:
     ungrouped = tuple(h.name for h in hosts if h.groups == ("ungrouped",))
     if "ungrouped" not in groups_out:
         groups_out["ungrouped"] = Group("ungrouped", ungrouped, (), ("all",), 1)
-    return Inventory(path=reader.file, hosts=tuple(hosts), groups=groups_out)
+    return Inventory(path=reader.file, hosts=tuple(hosts), groups=groups_out, notes=tuple(notes))
 
+
+def found_source(host: _HostDraft) -> str:
+    return host.found.source if host.found is not None else ""

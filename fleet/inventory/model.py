@@ -9,7 +9,20 @@ from typing import Any
 from fleet.inventory.patterns import select_hosts
 from fleet.types import MachineRef
 
-__all__ = ["Group", "Host", "Inventory"]
+__all__ = ["Group", "Host", "Inventory", "Origin"]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a host's Azure facts came from: which source listed it, when (ISO 8601 UTC; the
+    time of the cached listing when ``from_cache``), and the status the source reported (Resource
+    Graph can lag ARM: preflight re-reads the status before dispatch)."""
+
+    source: str  # "arm:SUB[/RG]" or "resource-graph:DIGEST"
+    snapshot_at: str
+    status: str | None = None
+    agent_version: str | None = None
+    from_cache: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +37,7 @@ class Host:
     groups: tuple[str, ...]
     tags: Mapping[str, str]
     source: str = ""  # "file:line" where the host was declared, for messages
+    origin: Origin | None = None  # None: only the static file knows this host
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +56,7 @@ class Inventory:
     path: str
     hosts: tuple[Host, ...]
     groups: Mapping[str, Group] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # e.g. machines a source found but could not use
 
     def host(self, name: str) -> Host | None:
         for host in self.hosts:
