@@ -1,4 +1,5 @@
-"""``fleet inventory``: list the machines an inventory (and a --limit pattern) selects."""
+"""``fleet inventory``: list the machines an inventory (its file, its ``sources:``, and sources
+given on the command line) and a --limit pattern select."""
 
 from __future__ import annotations
 
@@ -8,26 +9,43 @@ from typing import Any
 
 import click
 
-from fleet.commands.common import guarded
+from fleet.commands.common import guarded, run_async
+from fleet.errors import UsageError
 
-__all__ = ["inventory"]
+__all__ = ["SourceOptions", "inventory", "load_for_command", "source_options"]
 
 COLUMNS = ("name", "os", "location", "subscription", "resource group", "groups")
+SOURCE_COLUMNS = ("status", "source")
 
 
-def _row(host: Any) -> tuple[str, ...]:
+def _row(host: Any, with_source: bool) -> tuple[str, ...]:
     machine = host.machine
-    return (machine.name, machine.os_type, machine.location, machine.subscription_id,
-            machine.resource_group, ",".join(host.groups))
+    row: tuple[str, ...] = (machine.name, machine.os_type, machine.location, machine.subscription_id,
+           machine.resource_group, ",".join(host.groups))
+    if with_source:
+        origin = host.origin
+        row += ((origin.status or "-", origin.source + (" (cached)" if origin.from_cache else ""))
+                if origin is not None else ("-", "file"))
+    return row
 
 
 def format_table(hosts: list[Any]) -> str:
-    rows = [COLUMNS, *(_row(h) for h in hosts)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    with_source = any(getattr(h, "origin", None) is not None for h in hosts)
+    header = COLUMNS + SOURCE_COLUMNS if with_source else COLUMNS
+    rows = [header, *(_row(h, with_source) for h in hosts)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
              for row in rows]
     lines.append(f"{len(hosts)} machines")
     return "\n".join(lines) + "\n"
+
+
+def _origin(host: Any) -> dict[str, Any] | None:
+    origin = getattr(host, "origin", None)
+    if origin is None:
+        return None
+    return {"source": origin.source, "snapshot_at": origin.snapshot_at, "status": origin.status,
+            "agent_version": origin.agent_version, "from_cache": origin.from_cache}
 
 
 def format_json(hosts: list[Any]) -> str:
@@ -42,26 +60,140 @@ def format_json(hosts: list[Any]) -> str:
             "groups": list(h.groups),
             "tags": dict(h.tags),
             "vars": dict(h.vars),
+            "origin": _origin(h),
         }
         for h in hosts
     ]
     return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
+def source_options(fn: Any) -> Any:
+    """Options that add Azure sources and control the cache (shared with plan and run)."""
+    options = [
+        click.option("--source", "source_kind", type=click.Choice(["arm", "resource-graph"]),
+                     default=None, help="Also list machines from Azure: arm (needs "
+                     "--subscription) or resource-graph (needs --query)."),
+        click.option("--subscription", "subscriptions", multiple=True,
+                     help="Subscription id for --source arm or --query (repeatable)."),
+        click.option("--resource-group", "resource_groups", multiple=True,
+                     help="Only this resource group, with --source arm (repeatable)."),
+        click.option("--query", default=None,
+                     help="A Resource Graph KQL query (implies --source resource-graph)."),
+        click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
+                     envvar="FLEET_CACHE_DIR", default=None,
+                     help="Where source listings are cached (default ~/.cache/fleet)."),
+        click.option("--refresh", is_flag=True,
+                     help="Ask Azure even when the cached listing is fresh."),
+        click.option("--no-cache", "no_cache", is_flag=True,
+                     help="Neither read nor write the cache."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def arm_options(fn: Any) -> Any:
+    """ARM connection options (as ``fleet run`` has them, without storage)."""
+    options = [
+        click.option("--arm-endpoint", envvar="FLEET_ARM_ENDPOINT",
+                     default="https://management.azure.com", show_default=True,
+                     help="ARM endpoint (the simulator's, for rehearsals)."),
+        click.option("--api-version", envvar="FLEET_API_VERSION", default="2025-01-13",
+                     show_default=True, type=click.Choice(["2025-01-13", "2024-11-10-preview"]),
+                     help="Microsoft.HybridCompute api-version."),
+        click.option("--credential", envvar="FLEET_CREDENTIAL", default="default",
+                     show_default=True,
+                     type=click.Choice(["default", "cli", "managed-identity", "environment",
+                                        "dev"]),
+                     help="How to get ARM tokens; `dev` only for a loopback simulator."),
+        click.option("--ca-file", envvar="FLEET_CA_FILE", type=click.Path(dir_okay=False),
+                     help="Trust this CA (PEM) for ARM, e.g. the simulator's."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+class SourceOptions:
+    """The parsed ``source_options`` (and connection) of one command invocation."""
+
+    def __init__(self, kw: dict[str, Any]) -> None:
+        self.kw = kw
+
+    def specs(self) -> tuple[Any, ...]:
+        from fleet.inventory.sources.model import SourceSpec
+
+        kw = self.kw
+        kind = kw.get("source_kind")
+        query = kw.get("query")
+        subs = tuple(kw.get("subscriptions") or ())
+        groups = tuple(kw.get("resource_groups") or ())
+        if query is not None and kind == "arm":
+            raise UsageError("--query is a Resource Graph query: use it without --source arm")
+        if query is not None or kind == "resource-graph":
+            if not query or not query.strip():
+                raise UsageError("--source resource-graph needs --query 'KQL'")
+            if groups:
+                raise UsageError("--resource-group goes with --source arm; filter on "
+                                 "resourceGroup in the query instead")
+            return (SourceSpec("resource-graph", subs, query=query.strip()),)
+        if kind == "arm":
+            if not subs:
+                raise UsageError("--source arm needs --subscription S")
+            return (SourceSpec("arm", subs, groups),)
+        if subs or groups:
+            raise UsageError("--subscription and --resource-group need --source arm or --query")
+        return ()
+
+    def connection(self) -> Any:
+        from fleet.engine.session import Connection
+
+        kw = self.kw
+        return Connection(arm_endpoint=kw["arm_endpoint"].rstrip("/"),
+                          api_version=kw["api_version"], credential=kw["credential"],
+                          ca_file=kw["ca_file"])
+
+
+async def load_for_command(path: Path | None, options: SourceOptions) -> Any:
+    """The inventory a command works on: the file, its sources, the command line's sources."""
+    from fleet.inventory import load_inventory_with_sources
+
+    kw = options.kw
+    return await load_inventory_with_sources(
+        path,
+        connection=options.connection(),
+        cache_dir=kw.get("cache_dir"),
+        extra_sources=options.specs(),
+        refresh=bool(kw.get("refresh")),
+        use_cache=not kw.get("no_cache"),
+    )
+
+
 @click.command("inventory")
-@click.option("-i", "--inventory", "inventory_path", required=True,
-              type=click.Path(path_type=Path, dir_okay=False), help="Inventory YAML file.")
+@click.option("-i", "--inventory", "inventory_path", default=None,
+              type=click.Path(path_type=Path, dir_okay=False),
+              help="Inventory YAML file (optional with --source or --query).")
 @click.option("-l", "--limit", default=None,
               help="Pattern: names, globs, groups, a:b, a:&b, a:!b, tag:k=v (default: all).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
-def inventory(inventory_path: Path, limit: str | None, fmt: str) -> None:
-    """List the selected machines with their coordinates, groups and variables."""
+@source_options
+@arm_options
+def inventory(inventory_path: Path | None, limit: str | None, fmt: str, **kw: Any) -> None:
+    """List the selected machines with their coordinates, groups and variables.
+
+    Machines come from the file (-i), its sources: section, and --source/--query. Exit 2 for
+    bad input (including a query Resource Graph refuses), 1 when Azure cannot be read.
+    """
+    options = SourceOptions(kw)
 
     def go() -> None:
-        from fleet.inventory import load_inventory, select_hosts
+        from fleet.inventory import select_hosts
 
-        loaded = load_inventory(inventory_path)
+        guarded(options.specs)  # usage errors before any network
+        loaded = run_async(lambda: load_for_command(inventory_path, options))
+        for note in loaded.notes:
+            click.echo(f"fleet: note: {note}", err=True)
         hosts = select_hosts(loaded, limit, field="--limit") if limit else list(loaded.hosts)
         click.echo(format_json(hosts) if fmt == "json" else format_table(hosts), nl=False)
 
