@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Clock", "EngineOptions", "MonotonicClock", "PollPolicy"]
+__all__ = ["Clock", "EngineOptions", "MonotonicClock", "PollPolicy", "ScaledClock"]
 
 
 class Clock(Protocol):
@@ -24,23 +24,51 @@ class MonotonicClock:
         await asyncio.sleep(max(0.0, seconds))
 
 
+class ScaledClock:
+    """Counts simulated seconds for a simulator run at ``time_scale`` wall seconds per
+    simulated second, so every policy in seconds (polls, timeouts) scales with it."""
+
+    def __init__(self, time_scale: float) -> None:
+        if time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        self.time_scale = time_scale
+
+    def now(self) -> float:
+        return time.monotonic() / self.time_scale
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) * self.time_scale)
+
+
 @dataclass(frozen=True, slots=True)
 class PollPolicy:
     """How the shared poll schedule spaces GETs.
 
-    The first poll of a job comes after ``first_poll_s`` (or a fraction of the fleet's observed
-    median run time, once some jobs have finished); later polls back off by ``backoff`` up to
-    ``max_interval_s``. Whatever the per-job wish, the schedule never plans more than
-    ``read_budget_per_s`` GETs per second overall, so a large fleet does not spend its reads
-    on machines that cannot be done yet.
+    The schedule estimates the fleet's run-time distribution as it goes (finished jobs, and
+    running jobs as "alive at the age of their last poll") and sends each job's next GET where
+    about ``step_fraction`` of the jobs still running at its last poll will have finished; the
+    first GET comes at ``median_fraction`` of the estimated median. Until the estimate has a
+    median, only every ``scout_every``-th job ("scouts") is polled from ``first_poll_s`` on; the
+    others wait for what the scouts learn, but no longer than ``max_interval_s``. Whatever the estimate says,
+    once a job has been polled its next GET comes within ``lag_fraction`` of its age (so a
+    long-tail job is seen finished at most that much late) and ``max_interval_s``. Overall the
+    schedule never plans more than ``read_budget_per_s`` GETs per second. Before the tail of the
+    distribution (while more than ``tail_survival`` of jobs run longer), ``body_lag_fraction``
+    applies instead: those jobs are many and rarely the last to finish.
     """
 
     first_poll_s: float = 3.0
     min_interval_s: float = 1.0
     max_interval_s: float = 30.0
-    backoff: float = 1.5
-    median_fraction: float = 0.9  # first poll at this fraction of the observed median run time
+    backoff: float = 1.5  # after a failed GET, the next one waits this much longer
+    median_fraction: float = 0.9  # first poll at this fraction of the estimated median
     read_budget_per_s: float = 20.0  # ARM refills 25 reads/s per principal; keep headroom
+    lag_fraction: float = 0.15  # in the tail (see tail_survival): few jobs, they set the makespan
+    body_lag_fraction: float = 0.5  # before the tail: many jobs, reads matter more than lag
+    tail_survival: float = 0.1  # a job older than all but this fraction is in the tail
+    step_fraction: float = 0.5
+    scout_every: int = 10
+    estimate_every_s: float = 2.0  # rebuild the estimate at most this often (CPU)
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,3 +90,36 @@ async def test_vanished_run_command() -> None:
     outcome = await poller.wait(gone, deadline=100)
     await poller.aclose()
     assert outcome.vanished and outcome.polls == 1
+
+
+async def test_only_scouts_poll_before_the_median_is_known() -> None:
+    clock = VirtualClock()
+    policy = PollPolicy(first_poll_s=1, min_interval_s=1, scout_every=10, read_budget_per_s=1000)
+    poller = PollScheduler(clock, policy)
+    logs: list[list[float]] = [[] for _ in range(40)]
+    outcomes = await asyncio.gather(
+        *(poller.wait(machine(clock, 20, logs[i]), deadline=1000) for i in range(40))
+    )
+    await poller.aclose()
+    assert all(o.terminal for o in outcomes)
+    scouts = {0, 10, 20, 30}
+    early = {i for i, log in enumerate(logs) if any(t < 20 for t in log)}
+    assert early == scouts  # the 36 others spent no GET while nothing could be done
+    total = sum(len(log) for log in logs)
+    assert total <= 40 * 2 + 4 * 8  # a couple of GETs each, the scouts a few more
+
+
+async def test_tail_job_is_seen_done_within_the_lag_fraction() -> None:
+    clock = VirtualClock()
+    policy = PollPolicy(first_poll_s=1, min_interval_s=0.5, lag_fraction=0.15,
+                        read_budget_per_s=1000)  # fmt: skip
+    poller = PollScheduler(clock, policy)
+    logs: list[list[float]] = [[] for _ in range(30)]
+    done_at = [10.0] * 29 + [200.0]  # one long-tail job
+    outcomes = await asyncio.gather(
+        *(poller.wait(machine(clock, done_at[i], logs[i]), deadline=10_000) for i in range(30))
+    )
+    await poller.aclose()
+    assert all(o.terminal for o in outcomes)
+    seen_done = logs[-1][-1]
+    assert 200 <= seen_done <= 200 * 1.15 + 1e-6

@@ -1,0 +1,243 @@
+"""The benchmark harness: fleet vs the SDK peer on one simulator configuration.
+
+    .venv/bin/python -m bench.run --sizes 100,1000 --concurrency 500
+    .venv/bin/python -m bench.run --sizes 10000 --time-scale 0.1 --contenders fleet,sdk-tuned
+
+For each size and contender it starts a fresh simulator (``fleet sim serve`` with Azurite and
+TLS, ARM's real buckets, the profile's execution times, same seed so the same draws), runs the
+contender as a child process, reads the simulator's request counters, stops the simulator and
+prints one table row. Results are appended as JSON lines to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.lowerbound import drawn_execution_s, lower_bound_s
+from bench.procs import PYTHON, REPO, ChildUsage, SimProcess, run_child
+
+__all__ = ["CONTENDERS", "Row", "main", "run_one"]
+
+HERE = Path(__file__).resolve().parent
+CONTENDERS = ("fleet", "sdk-default", "sdk-tuned")
+WRITE_BURST, WRITE_PER_S = 200.0, 10.0  # the profile's write bucket (arm-real.yaml)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    contender: str
+    machines: int
+    concurrency: int
+    time_scale: float
+    makespan_s: float  # simulated seconds (wall / time_scale)
+    process_wall_s: float
+    lower_bound_s: float
+    reads: int
+    writes: int
+    deletes: int
+    throttled: int
+    requests: int
+    client_cpu_s: float
+    client_peak_rss_bytes: int
+    collected: int
+    sim_cpu_s: float
+    sim_peak_rss_bytes: int
+    returncode: int
+
+    @property
+    def ratio(self) -> float:
+        return self.makespan_s / self.lower_bound_s if self.lower_bound_s else float("nan")
+
+    def markdown(self) -> str:
+        n = self.machines
+        pct = 100.0 * self.throttled / self.requests if self.requests else 0.0
+        return (
+            f"| {self.contender} | {n:,} | {self.concurrency} | {self.time_scale:g} "
+            f"| {self.makespan_s:.1f} | {self.lower_bound_s:.1f} | {self.ratio:.2f} "
+            f"| {self.reads / n:.2f} | {self.writes / n:.2f} | {self.deletes / n:.2f} "
+            f"| {self.throttled} ({pct:.1f} %) | {1000 * self.client_cpu_s / n:.1f} "
+            f"| {self.client_peak_rss_bytes / 2**20:.0f} | {self.collected:,}/{n:,} "
+            f"| {self.sim_cpu_s:.0f} |"
+        )
+
+
+HEADER = (
+    "| contender | N | C | scale | makespan s | lower bound s | ÷ LB | reads/machine "
+    "| writes/machine | deletes/machine | 429s | client CPU s / 1,000 | client peak RSS MB "
+    "| collected | sim+Azurite CPU s |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def _playbook(workdir: Path, concurrency: int) -> Path:
+    text = (HERE / "playbooks" / "bench.yaml").read_text()
+    text = re.sub(r"max_concurrency: .*", f"max_concurrency: {concurrency}", text)
+    path = workdir / "bench.yaml"
+    path.write_text(text)
+    return path
+
+
+def _iso_s(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _fleet_result(run_dir: Path) -> tuple[int, float | None]:
+    """Outputs collected, and the run's own makespan (report.json started -> finished)."""
+    if not (run_dir / "report.json").exists():
+        return 0, None
+    report = json.loads((run_dir / "report.json").read_text())
+    run = report["run"]
+    makespan = _iso_s(run["finished"]) - _iso_s(run["started"])
+    return sum(
+        1
+        for row in report["rows"]
+        if row["state"] == "succeeded" and row["output"]["source"] == "blob" and row["output"]["bytes"] > 0
+    ), makespan
+
+
+def run_one(
+    contender: str,
+    *,
+    machines: int,
+    concurrency: int,
+    time_scale: float,
+    seed: int,
+    profile: Path,
+    workdir: Path,
+    lower_bound: float,
+) -> Row:
+    workdir.mkdir(parents=True, exist_ok=True)
+    sim = SimProcess(
+        machines=machines, profile=profile, time_scale=time_scale, seed=seed, workdir=workdir
+    )
+    env = dict(os.environ)
+    env.update(
+        FLEET_ARM_ENDPOINT=sim.arm_endpoint,
+        FLEET_CA_FILE=sim.ca_file,
+        FLEET_STORAGE_CONNECTION_STRING=sim.storage,
+        FLEET_CREDENTIAL="dev",
+    )
+    timeout_s = max(600.0, 20 * lower_bound * time_scale)
+    try:
+        sim.reset_stats()
+        with open(workdir / f"{contender}.log", "w", encoding="utf-8") as log:
+            if contender == "fleet":
+                run_dir = workdir / "run"
+                playbook = _playbook(workdir, concurrency)
+                if time_scale == 1.0:
+                    argv = [PYTHON, "-m", "fleet", "run", str(playbook), "-i", str(sim.inventory),
+                            "--yes", "--run-dir", str(run_dir)]  # fmt: skip
+                else:
+                    argv = [PYTHON, "-m", "bench.fleet_driver", str(playbook), "-i",
+                            str(sim.inventory), "--run-dir", str(run_dir),
+                            "--time-scale", repr(time_scale)]  # fmt: skip
+                usage = run_child(argv, env=env, log=log, cwd=REPO, timeout_s=timeout_s)
+                collected, makespan = _fleet_result(run_dir)
+            else:
+                listing = workdir / "machines.json"
+                from fleet.sim.inventory_io import read_inventory
+
+                listing.write_text(json.dumps([
+                    {"name": m.name, "resource_group": m.resource_group,
+                     "subscription_id": m.subscription_id, "location": m.location}
+                    for m in read_inventory(sim.inventory)
+                ]))  # fmt: skip
+                result = workdir / f"{contender}.json"
+                argv = [PYTHON, "-m", "bench.sdk_peer", "--machines", str(listing),
+                        "--arm-endpoint", sim.arm_endpoint, "--ca-file", sim.ca_file,
+                        "--storage", sim.storage, "--concurrency", str(concurrency),
+                        "--result", str(result)]  # fmt: skip
+                if contender == "sdk-tuned":
+                    argv += ["--polling-interval", repr(1.0 * time_scale)]
+                usage = run_child(argv, env=env, log=log, cwd=REPO, timeout_s=timeout_s)
+                data = json.loads(result.read_text()) if result.exists() else {}
+                collected, makespan = data.get("collected", 0), data.get("makespan_s")
+            stats = sim.stats()
+    finally:
+        sim_usage = sim.stop()
+    return _row(contender, machines, concurrency, time_scale, lower_bound, usage, stats,
+                collected, sim_usage, makespan)  # fmt: skip
+
+
+def _row(
+    contender: str,
+    machines: int,
+    concurrency: int,
+    time_scale: float,
+    lower_bound: float,
+    usage: ChildUsage,
+    stats: dict[str, Any],
+    collected: int,
+    sim_usage: ChildUsage,
+    makespan: float | None,
+) -> Row:
+    by_method = stats["requests_by_method"]
+    return Row(
+        contender=contender,
+        machines=machines,
+        concurrency=concurrency,
+        time_scale=time_scale,
+        # The contender's own start-to-end (process start-up excluded), else the process's.
+        makespan_s=(makespan if makespan is not None else usage.wall_s) / time_scale,
+        process_wall_s=usage.wall_s,
+        lower_bound_s=lower_bound,
+        reads=int(by_method.get("GET", 0)),
+        writes=int(by_method.get("PUT", 0)) + int(by_method.get("PATCH", 0)),
+        deletes=int(by_method.get("DELETE", 0)),
+        throttled=int(stats["throttled"]),
+        requests=int(stats["requests"]),
+        client_cpu_s=usage.cpu_s,
+        client_peak_rss_bytes=usage.peak_rss_bytes,
+        collected=collected,
+        sim_cpu_s=sim_usage.cpu_s,
+        sim_peak_rss_bytes=sim_usage.peak_rss_bytes,
+        returncode=usage.returncode,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100,1000", help="comma-separated N values")
+    parser.add_argument("--concurrency", type=int, default=500)
+    parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument("--contenders", default=",".join(CONTENDERS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", type=Path, default=HERE / "profiles" / "arm-real.yaml")
+    parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "work")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "work" / "results.jsonl")
+    args = parser.parse_args(argv)
+    contenders = [c for c in args.contenders.split(",") if c]
+    for c in contenders:
+        if c not in CONTENDERS:
+            parser.error(f"unknown contender {c!r} (expected {', '.join(CONTENDERS)})")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    print(HEADER, flush=True)
+    for size in (int(s) for s in args.sizes.split(",")):
+        executions = drawn_execution_s(args.profile, machines=size, seed=args.seed)
+        bound = lower_bound_s(executions, concurrency=args.concurrency,
+                              write_burst=WRITE_BURST, write_per_s=WRITE_PER_S)  # fmt: skip
+        for contender in contenders:
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            row = run_one(
+                contender, machines=size, concurrency=args.concurrency,
+                time_scale=args.time_scale, seed=args.seed, profile=args.profile,
+                workdir=args.workdir / f"{size}-{contender}-{stamp}", lower_bound=bound,
+            )  # fmt: skip
+            print(row.markdown(), flush=True)
+            with args.out.open("a", encoding="utf-8") as out:
+                out.write(json.dumps({**asdict(row), "at": stamp}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The benchmark's lower bound and the survival estimate behind the poll schedule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.lowerbound import drawn_execution_s, lower_bound_s
+from fleet.engine.survival import SurvivalEstimate
+
+PROFILE = Path(__file__).resolve().parents[2] / "bench" / "profiles" / "arm-real.yaml"
+
+
+def test_lower_bound_write_limited() -> None:
+    # 400 jobs of 10 s, burst 200 then 10/s: the 400th token comes at 20 s.
+    bound = lower_bound_s([10.0] * 400, concurrency=1000, write_burst=200, write_per_s=10)
+    assert bound == pytest.approx(20.0 + 10.0)
+
+
+def test_lower_bound_concurrency_limited() -> None:
+    # 10 jobs of 5 s, 2 at a time, unlimited writes: 5 rounds.
+    bound = lower_bound_s([5.0] * 10, concurrency=2, write_burst=1e9, write_per_s=1)
+    assert bound == pytest.approx(25.0)
+
+
+def test_lower_bound_long_job_dispatched_late() -> None:
+    runs = [1.0] * 300
+    runs[250] = 100.0  # its token comes at (251 - 200) / 10 = 5.1 s
+    bound = lower_bound_s(runs, concurrency=1000, write_burst=200, write_per_s=10)
+    assert bound == pytest.approx(105.1)
+
+
+def test_drawn_execution_times_are_deterministic_and_follow_the_profile() -> None:
+    first = drawn_execution_s(PROFILE, machines=200, seed=0)
+    assert first == drawn_execution_s(PROFILE, machines=200, seed=0)
+    assert first != drawn_execution_s(PROFILE, machines=200, seed=1)
+    ordered = sorted(first)
+    assert 15 < ordered[100] < 28  # median 20 s run + ~1 s start latency
+    assert all(5 <= t <= 125 for t in first)
+
+
+def test_survival_counts_running_jobs_as_censored() -> None:
+    # Early on only short jobs have finished; the running ones keep the median honest.
+    biased = SurvivalEstimate([5.0, 6.0, 7.0], alive_at=[])
+    honest = SurvivalEstimate([5.0, 6.0, 7.0], alive_at=[8.0] * 7)
+    assert biased.median() == 6.0
+    assert honest.median() is None  # 70 % still run past 8 s: the median is beyond the data
+    assert honest.survival(7.0) == pytest.approx(0.7)
+    assert honest.age_at_survival(0.8) == 6.0
+
+
+def test_survival_step_function() -> None:
+    estimate = SurvivalEstimate([1.0, 2.0, 3.0, 4.0], alive_at=[])
+    assert estimate.survival(0.5) == 1.0
+    assert estimate.survival(2.0) == pytest.approx(0.5)
+    assert estimate.median() == 2.0
+    assert estimate.age_at_survival(0.0) == 4.0
+    assert estimate.completions == 4
