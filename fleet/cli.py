@@ -5,6 +5,7 @@ imported only when used, so ``fleet --help`` is fast and one broken command cann
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import click
@@ -22,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("fleet.commands.report:report", "Rebuild a run's reports from its run folder."),
     "resume": ("fleet.commands.resume:resume", "Continue a run after a crash, Ctrl-C or approval gate."),
     "run": ("fleet.commands.run:run", "Run a playbook across the fleet, in waves."),
+    "sweep": ("fleet.commands.sweep:sweep", "Compliance sweep: many checks per machine, a matrix, drift."),
     "sim": ("fleet.sim.cli:sim", "The ARM + Arc agent simulator (serve it, write its inventory)."),
     "status": ("fleet.commands.status:status", "Show a run's progress from its journal."),
 }
@@ -39,6 +41,25 @@ class LazyGroup(click.Group):
         command: Any = getattr(importlib.import_module(module_name), attr)
         assert isinstance(command, click.Command)
         return command
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Click's own usage errors (missing option, a path that is not a file...) become one
+        line and exit 2, like every other bad input, instead of a usage block."""
+        if kwargs.get("standalone_mode", True) is False:
+            return super().main(*args, **kwargs)
+        try:
+            result = super().main(*args, **{**kwargs, "standalone_mode": False})
+        except click.ClickException as error:
+            hint = ""
+            if isinstance(error, click.UsageError) and error.ctx is not None:
+                hint = f" (see '{error.ctx.command_path} --help')"
+            message = " ".join(error.format_message().split())
+            click.echo(f"fleet: error: {message}{hint}", err=True)
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("fleet: aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]

@@ -26,6 +26,7 @@ from fleet.plan.names import blob_names, check_run_id, new_run_id, run_command_n
 from fleet.plan.scriptcheck import interpolation_in_double_quotes
 from fleet.plan.waves import assign_waves
 from fleet.playbook import Playbook, StepSpec, Tmpl, load_playbook
+from fleet.sweep.runner import applicable, derived_nonce, runner_script
 from fleet.templating import Renderer, Where, to_text, validate_when
 
 __all__ = ["SCRIPT_INLINE_MAX_BYTES", "build_plan", "new_run_id"]
@@ -38,8 +39,10 @@ SECRET_FIELDS = "protected_parameters and run_as.password"
 
 
 class _Builder:
-    def __init__(self, playbook: Playbook, run_id: str, extra_vars: Mapping[str, Any]) -> None:
+    def __init__(self, playbook: Playbook, run_id: str, extra_vars: Mapping[str, Any],
+                 nonce: str = "") -> None:
         self.playbook = playbook
+        self.nonce = nonce
         self.run_id = run_id
         self.extra_vars = dict(extra_vars)
         self.file = playbook.path
@@ -155,6 +158,12 @@ class _Builder:
             source["scriptUri"] = self.text(step.script_uri, context, host)
         elif step.command_id is not None:
             source["commandId"] = self.text(step.command_id, context, host)
+        elif self.playbook.checks:
+            script = self.sweep_runner(host, context)
+            if len(script.encode()) > SCRIPT_INLINE_MAX_BYTES:
+                script_upload = script
+            else:
+                source["script"] = script
         parameters = [{"name": p.name, "value": self.text(p.value, context, host)}
                       for p in step.parameters]
         properties: dict[str, Any] = {
@@ -189,6 +198,28 @@ class _Builder:
             script_upload=script_upload,
             rollback=rollback,
         )
+
+    def sweep_runner(self, host: Host, context: Mapping[str, Any]) -> str:
+        """A sweep's one step: the machine's checks compiled into its OS's runner."""
+        os_type = host.machine.os_type
+
+        def render(snippet: str, line: int | None, field: str) -> str:
+            return self.text(Tmpl(snippet, line, field), context, host, mode=os_type)
+
+        return runner_script(self.playbook.checks, os_type, nonce=self.nonce, render=render)
+
+    def check_snippets(self, os_types: set[str]) -> None:
+        for check in self.playbook.checks:
+            for os_type in sorted(os_types):
+                snippet = check.snippet(os_type)
+                line = None if snippet is None else interpolation_in_double_quotes(snippet,
+                                                                                   os_type)
+                if line is not None:
+                    raise TemplateError(
+                        f"an interpolation on snippet line {line} is inside double quotes, "
+                        "where the shell would still expand $(...)", file=self.file,
+                        line=check.line, field=f"checks.{check.id}.{os_type}",
+                        hint="drop the quotes: fleet quotes every {{ }} itself (or use | raw)")
 
     def success(self, step: StepSpec, context: Mapping[str, Any], host: Host) -> Success:
         def patterns(items: tuple[Tmpl, ...]) -> tuple[str, ...]:
@@ -232,13 +263,31 @@ def _select(playbook: Playbook, inventory: Inventory, limit: str | None) -> list
     return narrowed
 
 
+def _with_checks(playbook: Playbook, selected: list[Host]) -> tuple[list[Host], list[Excluded]]:
+    """A sweep skips machines whose OS no check has a snippet for."""
+    kept = [h for h in selected if applicable(playbook.checks, h.machine.os_type)]
+    if not kept:
+        raise SelectionError(f"no check has a snippet for the OS of any of the {len(selected)} "
+                             "selected machines", file=playbook.path, line=playbook.hosts_line,
+                             field="checks")
+    excluded = [Excluded(h.machine, f"no check has a snippet for {h.machine.os_type or 'its OS'}")
+                for h in selected if h not in kept]
+    return kept, excluded
+
+
 def build_plan(*, playbook_path: Path, inventory: Inventory, limit: str | None,
-               extra_vars: Mapping[str, Any], run_id: str, seed: int = 0) -> Plan:
-    """The plan for ``playbook_path`` over ``inventory``. Same inputs, same plan."""
+               extra_vars: Mapping[str, Any], run_id: str, seed: int = 0,
+               nonce: str | None = None) -> Plan:
+    """The plan for ``playbook_path`` over ``inventory``. Same inputs, same plan.
+
+    ``nonce`` marks a sweep's result lines (see ``fleet.sweep.protocol``); without one, a sweep
+    playbook gets one derived from the run id."""
     check_run_id(run_id)
     _check_extra_vars(extra_vars)
     playbook = load_playbook(playbook_path)
-    builder = _Builder(playbook, run_id, extra_vars)
+    if playbook.checks and nonce is None:
+        nonce = derived_nonce(run_id, playbook.sha256)
+    builder = _Builder(playbook, run_id, extra_vars, nonce or "")
     selected = _select(playbook, inventory, limit)
     excluded: list[Excluded] = []
     if playbook.os is not None:
@@ -250,12 +299,16 @@ def build_plan(*, playbook_path: Path, inventory: Inventory, limit: str | None,
                                  f"{playbook.os}", file=playbook.path, line=playbook.hosts_line,
                                  field="os")
         selected = kept
+    if playbook.checks:
+        selected, no_checks = _with_checks(playbook, selected)
+        excluded.extend(no_checks)
     waves_out, wave_warnings = assign_waves(selected, playbook.rollout.waves, inventory,
                                             seed=seed, file=playbook.path)
     builder.warnings.extend(wave_warnings)
     os_types = {h.machine.os_type for h in selected}
     for step in (*playbook.steps, *playbook.rollback):
         builder.check_step(step, os_types)
+    builder.check_snippets(os_types)
     waves: list[Wave] = []
     jobs: list[Job] = []
     rollback_jobs: list[Job] = []

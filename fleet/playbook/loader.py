@@ -12,9 +12,11 @@ from fleet.durations import DurationSyntaxError, parse_duration
 from fleet.errors import PlaybookError, SelectionError
 from fleet.inventory.loader import RESERVED_VARS, VAR_NAME
 from fleet.inventory.patterns import parse_pattern
+from fleet.playbook.checklist import read_check_timeout, read_checks
 from fleet.playbook.checks import Ctx, kind
 from fleet.playbook.model import Param, Playbook, RunAsSpec, StepSpec, SuccessSpec, Tmpl
 from fleet.playbook.rollout import read_rollout
+from fleet.sweep.model import Check
 from fleet.yamlsrc import YMap, line_of, load_yaml_text
 
 __all__ = ["STEP_NAME", "load_playbook"]
@@ -26,7 +28,12 @@ STEP_KEYS = (
 )
 DEFAULT_KEYS = ("run_as", "timeout", "async_execution", "success")  # top level, for all steps
 TOP_KEYS = ("name", "description", "hosts", "os", "vars", "steps", "rollout", "rollback",
-            *[k for k in STEP_KEYS if k not in ("name", "when")])
+            *[k for k in STEP_KEYS if k not in ("name", "when")], "checks", "check_timeout")
+# A sweep (``checks:``) runs one compiled step; these keys would describe another one.
+SWEEP_FORBIDDEN = ("steps", "rollback", *SOURCE_KEYS, "parameters", "protected_parameters",
+                   "success", "async_execution", "template")
+SWEEP_STEP = "sweep"
+SWEEP_TIMEOUT_MARGIN_S = 60
 SUCCESS_KEYS = ("exit_codes", "output_matches", "output_not_matches")
 RUN_AS_KEYS = ("user", "password")
 STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
@@ -209,6 +216,28 @@ def _steps(ctx: Ctx, raw: Any, container: YMap, key: str, defaults: StepSpec,
     return tuple(steps)
 
 
+def _sweep(ctx: Ctx, doc: YMap, defaults: StepSpec) -> tuple[tuple[StepSpec, ...],
+                                                             tuple[Check, ...]]:
+    """A sweep playbook: its checks, and the one step that will run them (its script is
+    compiled per machine by the plan builder)."""
+    for key in SWEEP_FORBIDDEN:
+        if doc.get(key) is not None:
+            raise ctx.error("a sweep (checks:) runs its checks as one step; it has no "
+                            f"{key!r}", doc.line_of(key), key)
+    rollout = doc.get("rollout")
+    if isinstance(rollout, YMap) and rollout.get("rollback") is not None:
+        raise ctx.error("a sweep is read-only and has no rollback", rollout.line_of("rollback"),
+                        "rollout.rollback")
+    checks = read_checks(ctx, doc, read_check_timeout(ctx, doc))
+    timeout_s = defaults.timeout_s
+    if doc.get("timeout") is None:
+        # Checks run one after another, each within its own timeout.
+        timeout_s = sum(c.timeout_s for c in checks) + SWEEP_TIMEOUT_MARGIN_S
+    step = StepSpec(name=SWEEP_STEP, line=doc.line_of("checks"), run_as=defaults.run_as,
+                    timeout_s=timeout_s)
+    return (step,), checks
+
+
 def load_playbook(path: Path) -> Playbook:
     """Load and validate ``path``. Raises PlaybookError (or TemplateError/SelectionError)."""
     ctx = Ctx(path)
@@ -260,7 +289,13 @@ def load_playbook(path: Path) -> Playbook:
         async_execution=ctx.boolean(doc, "async_execution", "async_execution", False),
         success=_success(ctx, doc, "success", SuccessSpec()),
     )
-    if doc.get("steps") is not None:
+    checks: tuple[Check, ...] = ()
+    if doc.get("checks") is not None:
+        steps, checks = _sweep(ctx, doc, top_defaults)
+    elif doc.get("check_timeout") is not None:
+        raise ctx.error("check_timeout only applies to a sweep (a playbook with checks:)",
+                        doc.line_of("check_timeout"), "check_timeout")
+    elif doc.get("steps") is not None:
         misplaced = [k for k in doc if k in STEP_KEYS and k not in DEFAULT_KEYS and k != "name"]
         if misplaced:
             raise ctx.error("with 'steps:', put what to run inside each step",
@@ -304,5 +339,6 @@ def load_playbook(path: Path) -> Playbook:
         rollback=rollback,
         rollout=rollout,
         warnings=tuple(ctx.warnings),
+        checks=checks,
     )
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleet.plan.model import RolloutPolicy
+from fleet.sweep.model import Check
 
 __all__ = [
     "Param",
@@ -100,3 +101,4 @@ class Playbook:
     rollback: tuple[StepSpec, ...] = ()
     rollout: RolloutSpec = field(default_factory=RolloutSpec)
     warnings: tuple[str, ...] = ()
+    checks: tuple[Check, ...] = ()  # a sweep: one step ("sweep") runs these, compiled per OS
