@@ -299,7 +299,7 @@ class GraphClient:
                 message = str(item.get("message") or "").strip()
                 code = str(item.get("code") or "").strip()
                 text = f"{code}: {message}" if code and item is not error else message
-                if text and text not in parts and message not in " ".join(parts):
+                if message and text not in parts:
                     parts.append(text)
         elif response.body:
             parts.append(response.body.decode("utf-8", errors="replace")[:300])

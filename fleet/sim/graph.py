@@ -80,7 +80,8 @@ def _bad(code: str, message: str, headers: dict[str, str], status: int = 400) ->
     body = {
         "error": {
             "code": "BadRequest" if status == 400 else code,
-            "message": message,
+            "message": "Resource Graph did not accept the request (see details)."
+            if status == 400 else message,
             "details": [{"code": code, "message": message}],
         }
     }
