@@ -163,6 +163,8 @@ def run_one(
                 data = json.loads(result.read_text()) if result.exists() else {}
                 collected, makespan = data.get("collected", 0), data.get("makespan_s")
             stats = sim.stats()
+            stats.pop("executions", None)  # one entry per machine: too long to keep
+            (workdir / "sim-stats.json").write_text(json.dumps(stats, indent=1))
     finally:
         sim_usage = sim.stop()
     return _row(contender, machines, concurrency, time_scale, lower_bound, usage, stats,
