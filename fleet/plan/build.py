@@ -15,6 +15,7 @@ from fleet.inventory.patterns import select_hosts
 from fleet.plan.model import (
     Excluded,
     Job,
+    MachineOrigin,
     Plan,
     PlaybookInfo,
     SecretRef,
@@ -337,4 +338,7 @@ def build_plan(*, playbook_path: Path, inventory: Inventory, limit: str | None,
         excluded=tuple(excluded),
         rollout=playbook.rollout.policy,
         warnings=tuple(builder.warnings),
+        origins=tuple(MachineOrigin(h.machine, h.origin.source, h.origin.snapshot_at,
+                                    h.origin.status, h.origin.from_cache)
+                      for _, hosts in waves_out for h in hosts if h.origin is not None),
     )

@@ -17,6 +17,7 @@ from fleet.types import MachineRef
 __all__ = [
     "Excluded",
     "Job",
+    "MachineOrigin",
     "Plan",
     "PlaybookInfo",
     "RolloutPolicy",
@@ -102,6 +103,18 @@ class Excluded:
 
 
 @dataclass(frozen=True, slots=True)
+class MachineOrigin:
+    """Which inventory source a planned machine came from and when it was listed (ISO 8601
+    UTC), with the status that source reported; machines only the static file knows have none."""
+
+    machine: MachineRef
+    source: str
+    snapshot_at: str
+    status: str | None = None
+    from_cache: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class RolloutPolicy:
     """Rollout as declared in the playbook, validated. Counts and percents are kept as written
     ("10%") where the engine must resolve them against a changing base; waves are resolved
@@ -140,3 +153,4 @@ class Plan:
     excluded: tuple[Excluded, ...] = ()
     rollout: RolloutPolicy = field(default_factory=RolloutPolicy)
     warnings: tuple[str, ...] = ()
+    origins: tuple[MachineOrigin, ...] = ()  # per planned machine from an Azure source

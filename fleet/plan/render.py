@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from fleet.plan.model import REDACTED, Job, Plan, SecretRef
+from fleet.plan.model import REDACTED, Job, MachineOrigin, Plan, SecretRef
 from fleet.types import MachineRef
 
 __all__ = ["PLAN_SCHEMA", "dumps_plan", "plan_to_json", "plan_to_text", "redact_text"]
@@ -122,7 +122,15 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "rollback_jobs": [_job(j) for j in plan.rollback_jobs],
         "excluded": [{"machine": _machine(e.machine), "reason": e.reason} for e in plan.excluded],
         "warnings": list(plan.warnings),
+        # Only when some machine came from an Azure source: plans of static files are unchanged.
+        **({"inventory_sources": [_origin(o) for o in plan.origins]} if plan.origins else {}),
     }
+
+
+def _origin(origin: MachineOrigin) -> dict[str, Any]:
+    return {"machine": origin.machine.name, "machine_id": origin.machine.resource_id,
+            "source": origin.source, "snapshot_at": origin.snapshot_at,
+            "status": origin.status, "from_cache": origin.from_cache}
 
 
 def dumps_plan(plan: Plan) -> str:
@@ -141,6 +149,10 @@ def plan_to_text(plan: Plan) -> str:
         "  steps: " + ", ".join(s.name + (f" (when: {s.when})" if s.when else "")
                                 for s in plan.steps),
     ]
+    if plan.origins:
+        sources = sorted({(o.source, o.snapshot_at, o.from_cache) for o in plan.origins})
+        lines.append(f"  inventory: {len(plan.origins)} machines from Azure: " + ", ".join(
+            f"{source} at {at}" + (" (cached)" if cached else "") for source, at, cached in sources))
     rollout = data["rollout"]
     lines.append("  rollout: " + ", ".join(f"{k}={v}" for k, v in rollout.items()
                                            if v is not None))
