@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
-from fleet.commands.common import guarded
+from fleet.commands.common import guarded, run_async
+from fleet.commands.inventory import SourceOptions, arm_options, load_for_command, source_options
 
 __all__ = ["plan"]
 
 
 @click.command("plan")
 @click.argument("playbook", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("-i", "--inventory", "inventory_path", required=True,
-              type=click.Path(path_type=Path, dir_okay=False), help="Inventory YAML file.")
+@click.option("-i", "--inventory", "inventory_path", default=None,
+              type=click.Path(path_type=Path, dir_okay=False),
+              help="Inventory YAML file (optional with --source or --query).")
 @click.option("-l", "--limit", default=None, help="Further narrow the playbook's hosts "
               "(pattern: names, globs, groups, a:b, a:&b, a:!b, tag:k=v).")
 @click.option("-e", "--extra-vars", "extra_vars", multiple=True,
@@ -25,19 +28,30 @@ __all__ = ["plan"]
               help="Wave order: 0 keeps inventory order; other values shuffle stably.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-def plan(playbook: Path, inventory_path: Path, limit: str | None, extra_vars: tuple[str, ...],
-         run_id: str | None, seed: int, fmt: str) -> None:
-    """Render PLAYBOOK against the inventory and print the plan (no network)."""
+@source_options
+@arm_options
+def plan(playbook: Path, inventory_path: Path | None, limit: str | None,
+         extra_vars: tuple[str, ...], run_id: str | None, seed: int, fmt: str,
+         **kw: Any) -> None:
+    """Render PLAYBOOK against the inventory and print the plan.
+
+    Starts nothing. Only an inventory with Azure sources (a sources: section, --source or
+    --query) reads from Azure: the machine listing, or its cached copy.
+    """
+    options = SourceOptions(kw)
 
     def go() -> None:
-        from fleet.inventory import load_inventory
         from fleet.plan.build import build_plan, new_run_id
         from fleet.plan.extravars import parse_extra_vars
         from fleet.plan.render import dumps_plan, plan_to_text
 
+        options.specs()  # usage errors before any network
+        inventory = run_async(lambda: load_for_command(inventory_path, options))
+        for note in inventory.notes:
+            click.echo(f"fleet: note: {note}", err=True)
         result = build_plan(
             playbook_path=playbook,
-            inventory=load_inventory(inventory_path),
+            inventory=inventory,
             limit=limit,
             extra_vars=parse_extra_vars(extra_vars),
             run_id=run_id or new_run_id(datetime.now(UTC)),

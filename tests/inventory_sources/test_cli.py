@@ -83,3 +83,27 @@ async def test_file_plus_command_line_source(sim_factory: SimFactory, tmp_path: 
     rows = json.loads(result.output)
     assert [r["name"] for r in rows] == [one.name] and rows[0]["vars"]["note"] == "first"
     assert rows[0]["location"] == one.location
+
+
+async def test_plan_records_source_and_snapshot_per_machine(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    sim = await sim_factory(machines=10)
+    playbook = tmp_path / "pb.yaml"
+    playbook.write_text("name: uptime\nhosts: role_web:&os_linux\nos: linux\nsteps:\n"
+                        "  - name: up\n    script: uptime\n")
+    argv = ["plan", str(playbook), "--source", "arm", "--arm-endpoint", sim.arm_endpoint,
+            "--credential", "dev", "--cache-dir", str(tmp_path / "cache")]
+    for subscription in subscriptions(sim):
+        argv += ["--subscription", subscription]
+    result = await asyncio.to_thread(CliRunner().invoke, main, [*argv, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    planned = {m["id"] for w in plan["waves"] for m in w["machines"]}
+    origins = plan["inventory_sources"]
+    assert {o["machine_id"] for o in origins} == planned and planned
+    assert all(o["source"].startswith("arm:") and o["snapshot_at"].endswith("Z") for o in origins)
+    statuses = {m.resource_id: m.status for m in sim.machines}
+    assert all(o["status"] == statuses[o["machine_id"]] for o in origins)
+    text = await asyncio.to_thread(CliRunner().invoke, main, [*argv, "--format", "text"])
+    assert "machines from Azure: arm:" in text.output and "(cached)" in text.output
