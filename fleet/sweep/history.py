@@ -91,13 +91,14 @@ class HistoryStore:
         """A kept sweep by run id (or unique prefix of its file name)."""
         matches = [p for p in self.entries()
                    if p.stem.endswith(f"--{ref}") or p.name.startswith(ref)]
-        return matches[-1] if len(matches) >= 1 else None
+        return matches[-1] if matches else None
 
     def save(self, matrix: Matrix) -> Path:
         stamp = _SAFE.sub("", (matrix.finished_at or "unfinished").replace(":", ""))
         path = self.sweeps / f"{stamp}--{_SAFE.sub('_', matrix.run_id)}.json"
         tmp = path.with_name(f".{path.name}.tmp")
         try:
+            self.sweeps.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(matrix_to_json(matrix), handle, indent=1)

@@ -10,8 +10,8 @@ from pathlib import Path
 import yaml
 
 from fleet.sim.azurite import Azurite
-from fleet.sim.inventory_io import inventory_document
 from fleet.sim.config import MachineOverride
+from fleet.sim.inventory_io import inventory_document
 from fleet.sweep.model import Status
 from fleet.sweep.session import EXIT_DRIFT, EXIT_NONCOMPLIANT, EXIT_UNASSESSED
 from tests.engine.helpers import FAST_OPTIONS
