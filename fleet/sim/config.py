@@ -155,6 +155,7 @@ class SimConfig:
     # Azure Resource Graph's per-user quota (fleet.sim.graph): queries per window.
     graph_quota: int = 15
     graph_window_s: float = 5.0
+    graph_lag_s: float = 0.0  # Resource Graph reports statuses as of this long ago
 
     @property
     def effective_rerun_identical_put(self) -> bool:

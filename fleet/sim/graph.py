@@ -1,7 +1,7 @@
 """The simulated Azure Resource Graph: ``POST /providers/Microsoft.ResourceGraph/resources``.
 
 Serves the Arc machines of the simulated fleet as rows of the ``resources`` table, runs the
-KQL subset of :mod:`fleet.sim.kql` over them, pages with ``$top``/``$skip``/``$skipToken`` and
+KQL subset of :mod:`fleet.sim.kql` over them (statuses as of ``graph_lag_s`` ago: ARG lags ARM), pages with ``$top``/``$skip``/``$skipToken`` and
 keeps ARG's per-user quota (``x-ms-user-quota-remaining`` / ``x-ms-user-quota-resets-after`` on
 every answer, 429 when spent). Anything outside the documented subset is an ARM-shaped 400,
 never a result computed some other way.
@@ -194,7 +194,7 @@ def _answer(ctx: Any, service: GraphService, body: Any, headers: dict[str, str])
     rows = []
     for sub in sorted(wanted):
         for machine in state.by_subscription.get(sub, []):
-            status, changed = state.status(machine)
+            status, changed = state.status(machine, lag_s=ctx.config.graph_lag_s)
             rows.append(_row(machine, status, changed))
     result = query.run(rows)
     fingerprint = hashlib.sha256(

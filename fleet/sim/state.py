@@ -124,10 +124,11 @@ class FleetState:
         key = f"/subscriptions/{subscription}/resourcegroups/{resource_group}/providers/microsoft.hybridcompute/machines/{name}"
         return self.machines.get(key.lower())
 
-    def status(self, m: SimMachine) -> tuple[str, str]:
-        """(status, lastStatusChange) now, after any disconnect fault."""
+    def status(self, m: SimMachine, *, lag_s: float = 0.0) -> tuple[str, str]:
+        """(status, lastStatusChange) now, after any disconnect fault; with ``lag_s``, as it was
+        that many simulated seconds ago (Resource Graph's view lags ARM's)."""
         at = self._disconnect_at.get(m.key)
-        if at is not None and self.clock.now() >= at:
+        if at is not None and self.clock.now() - lag_s >= at:
             changed = self._started_wall + timedelta(seconds=at * self.clock.time_scale)
             return "Disconnected", changed.isoformat().replace("+00:00", "Z")
         return m.status, m.last_status_change
