@@ -12,13 +12,16 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from fleet.journal import Journal
 from fleet.sim.azurite import Azurite
+from fleet.types import JobState
 
 TIME_SCALE = "0.01"
 PLAYBOOK = """\
@@ -31,13 +34,23 @@ rollout:
   max_concurrency: 40
 """
 
+# Scripts that say "slow" run for 100 simulated seconds (1 s of wall time here).
+PROFILE = """\
+agent:
+  rules:
+    - match: {script: "slow"}
+      duration_s: 100
+"""
+
 
 @pytest.fixture
 def simulator(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     inventory = tmp_path / "inventory.yaml"
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(PROFILE)
     process = subprocess.Popen(
         [sys.executable, "-m", "fleet", "sim", "serve", "--machines", "300", "--seed", "11",
-         "--time-scale", TIME_SCALE, "--write-inventory", str(inventory)],
+         "--time-scale", TIME_SCALE, "--write-inventory", str(inventory), "--profile", str(profile)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:
@@ -138,3 +151,57 @@ def test_many_seeded_kill_points(
                                          azurite=azurite, kill_points=points)
     assert final.returncode == 4, final.stdout[-3000:]
     assert_exactly_once_and_complete(run_dir, simulator[0])
+
+
+def wait_for_executions(endpoint: str, at_least: int, process: subprocess.Popen[str]) -> None:
+    """Block until the simulator has started ``at_least`` executions (or the runner died)."""
+    for _ in range(6000):
+        if sim_stats(endpoint)["executions_total"] >= at_least or process.poll() is not None:
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("the runner never dispatched")
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_stops_launching_and_resume_finishes(
+    tmp_path: Path, simulator: tuple[str, Path], azurite: Azurite, presses: int
+) -> None:
+    endpoint, inventory = simulator
+    playbook = tmp_path / "playbook.yaml"
+    # Long scripts (100 simulated s = 1 s) so that Ctrl-C lands while machines are in flight.
+    playbook.write_text(
+        PLAYBOOK.replace("echo applied", "slow; echo applied").replace("max_concurrency: 40", "max_concurrency: 150")
+    )
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "FLEET_ARM_ENDPOINT": endpoint, "FLEET_CREDENTIAL": "dev",
+           "FLEET_STORAGE_CONNECTION_STRING": azurite.connection_string, "FLEET_TIME_SCALE": TIME_SCALE}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fleet", "run", str(playbook), "-i", str(inventory), "--yes",
+         "--run-dir", str(run_dir)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    wait_for_executions(endpoint, 10, process)
+    process.send_signal(signal.SIGINT)
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:  # the runner says it heard the first Ctrl-C
+        seen.append(line)
+        if "launching nothing new" in line:
+            break
+    if presses == 2:
+        process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    out = "".join(seen) + out
+    assert process.returncode == 130, (out[-2000:], err[-2000:])
+    journal = Journal.open(run_dir / "journal.sqlite")
+    states = [row.state for row in journal.jobs()]
+    journal.close()
+    assert JobState.PENDING in states  # the rest waits for `fleet resume`
+    assert not {JobState.DISPATCHED, JobState.RUNNING} & set(states)  # nothing left in limbo
+    if presses == 2:
+        assert JobState.CANCELED in states  # in-flight jobs were stopped
+    else:
+        assert JobState.CANCELED not in states  # in-flight jobs were allowed to finish
+    result = fleet(["resume", str(run_dir)], env, None)
+    assert result.returncode in (1, 4), result.stdout[-2000:]  # canceled ones count as failed
+    executions = sim_stats(endpoint)["executions"]
+    assert all(v == 1 for v in executions.values())
