@@ -154,3 +154,22 @@ async def test_truncated_output_is_never_a_pass(
             assert cell.status == Status.PASS or (
                 cell.status == Status.ERROR and "truncated" in cell.detail), cell
     assert outcome.exit_code == EXIT_UNASSESSED
+
+
+async def test_the_shipped_linux_baseline_runs_for_real(
+    sim_factory: SimFactory, azurite: Azurite, tmp_path: Path
+) -> None:
+    root = Path(__file__).resolve().parents[2]
+    book = tmp_path / "baseline.yaml"
+    # Simulated time runs 100x faster: give the run command an hour so real bash has 36 s.
+    book.write_text((root / "playbooks/baseline-linux.yaml").read_text()
+                    .replace("check_timeout: 30s", "check_timeout: 30s\ntimeout: 1h")
+                    .replace("hosts: linux", "hosts: os_linux"))
+    sim = await sim_factory(machines=4, profile=shell_profile())
+    outcome = await sweep_once(sim, azurite, book, tmp_path, "baseline-1")
+    assert len(outcome.matrix.checks) >= 10 and outcome.matrix.machines
+    for row in outcome.matrix.machines:
+        # Whatever this host's configuration, every check was assessed: pass or fail, with why.
+        assert {c.status for c in row.cells} <= {Status.PASS, Status.FAIL}, row.cells
+        assert all(c.detail for c in row.cells if c.status == Status.FAIL)
+    assert outcome.exit_code in (0, EXIT_NONCOMPLIANT)
