@@ -12,9 +12,8 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -153,13 +152,14 @@ def test_many_seeded_kill_points(
     assert_exactly_once_and_complete(run_dir, simulator[0])
 
 
-def wait_for_executions(endpoint: str, at_least: int, process: subprocess.Popen[str]) -> None:
-    """Block until the simulator has started ``at_least`` executions (or the runner died)."""
-    for _ in range(6000):
-        if sim_stats(endpoint)["executions_total"] >= at_least or process.poll() is not None:
+def read_until(process: subprocess.Popen[str], seen: list[str], done: Callable[[list[str]], bool]) -> None:
+    """Read the runner's output (-vv prints every transition) until ``done`` says so."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        seen.append(line)
+        if done(seen):
             return
-        threading.Event().wait(0.01)
-    raise AssertionError("the runner never dispatched")
+    raise AssertionError("the runner ended early:\n" + "".join(seen[-30:]))
 
 
 @pytest.mark.parametrize("presses", [1, 2])
@@ -176,17 +176,13 @@ def test_ctrl_c_stops_launching_and_resume_finishes(
     env = {**os.environ, "FLEET_ARM_ENDPOINT": endpoint, "FLEET_CREDENTIAL": "dev",
            "FLEET_STORAGE_CONNECTION_STRING": azurite.connection_string, "FLEET_TIME_SCALE": TIME_SCALE}
     process = subprocess.Popen(
-        [sys.executable, "-m", "fleet", "run", str(playbook), "-i", str(inventory), "--yes",
+        [sys.executable, "-m", "fleet", "run", str(playbook), "-i", str(inventory), "--yes", "-vv",
          "--run-dir", str(run_dir)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    wait_for_executions(endpoint, 10, process)
+    seen: list[str] = []
+    read_until(process, seen, lambda lines: sum(": running" in x for x in lines) >= 10)
     process.send_signal(signal.SIGINT)
-    assert process.stdout is not None
-    seen = []
-    for line in process.stdout:  # the runner says it heard the first Ctrl-C
-        seen.append(line)
-        if "launching nothing new" in line:
-            break
+    read_until(process, seen, lambda lines: "launching nothing new" in lines[-1])
     if presses == 2:
         process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fleet.engine.cancel import cancel_offline
+from fleet.engine.events import Event, JobEvent
 from fleet.engine.session import execute_plan
 from fleet.errors import RunFolderError
 from fleet.journal import Journal
@@ -164,10 +165,18 @@ async def test_cancel_while_running_and_lock(sim_factory: SimFactory, azurite: A
     # Timeouts are simulated seconds on the agent's side: make sure nothing times out first.
     plan = make_plan(machines_of(sim), waves=[3, 3], rollout=RolloutPolicy(max_concurrency="3"),
                      timeout_s=100_000)
-    task = asyncio.create_task(go(sim, tmp_path, azurite, plan))
+    three_running = asyncio.Event()
+    running: set[str] = set()
+
+    def watch(event: Event) -> None:
+        if isinstance(event, JobEvent) and event.state == JobState.RUNNING:
+            running.add(event.machine)
+            if len(running) == 3:
+                three_running.set()
+
+    task = asyncio.create_task(go(sim, tmp_path, azurite, plan, observers=[watch]))
     journal_path = tmp_path / "run" / "journal.sqlite"
-    while not journal_path.exists() or sim.stats()["executions_total"] < 3:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(three_running.wait(), timeout=60)
     with pytest.raises(RunFolderError, match="another fleet runner"):
         await go(sim, tmp_path, azurite, plan, resume=True)
     other = Journal.open(journal_path)  # what `fleet cancel` does from another terminal
