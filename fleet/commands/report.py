@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from fleet.commands.common import guarded
+from fleet.types import RunRecord
 
 __all__ = ["report"]
 
@@ -28,15 +29,17 @@ _CHOICES = ("json", "junit", "md", "html", "all")
 def report(run_dir: Path, formats: tuple[str, ...], recap: bool) -> None:
     """Rebuild a run's reports (report.json, junit.xml, summary.md, report.html) from RUN_DIR.
 
-    Prints the path of each file written. Exits 2 if RUN_DIR is not a readable run folder or
-    was written by a newer fleet.
+    The journal (journal.sqlite) is the source of truth: every report is rebuilt from it, even
+    if report.json was deleted or the run is still going. A folder with only a report.json
+    (e.g. copied without its journal) is rebuilt from that. Prints the path of each file
+    written. Exits 2 if RUN_DIR is not a readable run folder or was written by a newer fleet.
     """
 
     def rebuild() -> None:
         # Imported here so `fleet --help` never pays for the report modules.
         from fleet.report import ALL_FORMATS, load_record, recap_text, write_reports
 
-        record = load_record(run_dir)
+        record = _from_journal(run_dir) or load_record(run_dir)
         wanted = ALL_FORMATS if "all" in formats else formats
         written = write_reports(run_dir, record, wanted)
         for path in written.values():
@@ -45,3 +48,16 @@ def report(run_dir: Path, formats: tuple[str, ...], recap: bool) -> None:
             click.echo(recap_text(record), nl=False)
 
     guarded(rebuild)
+
+
+def _from_journal(run_dir: Path) -> RunRecord | None:
+    from fleet.engine.record import record_from_journal
+    from fleet.journal import Journal
+
+    if not (run_dir / "journal.sqlite").is_file():
+        return None
+    journal = Journal.open(run_dir / "journal.sqlite")
+    try:
+        return record_from_journal(journal)
+    finally:
+        journal.close()

@@ -54,3 +54,25 @@ async def test_every_machine_runs_once_and_output_is_collected(
     assert (run_dir / "report.json").is_file() and (run_dir / "report.html").is_file()
     # the run commands were cleaned up
     assert stats["requests"]
+
+
+async def test_reports_rebuild_from_the_journal(sim_factory: SimFactory, azurite: Azurite, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from fleet.cli import main
+
+    sim = await sim_factory(machines=6)
+    run_dir = tmp_path / "run"
+    await execute_plan(make_plan(machines_of(sim)), connection=connection(sim, azurite.connection_string),
+                       run_dir=run_dir, options=FAST_OPTIONS)
+    before = json.loads((run_dir / "report.json").read_text())
+    for name in ("report.json", "report.html", "junit.xml", "summary.md"):
+        (run_dir / name).unlink()
+    result = CliRunner().invoke(main, ["report", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    after = json.loads((run_dir / "report.json").read_text())
+    assert after["run"] == before["run"] and after["rows"] == before["rows"]
+    assert after["groups"] == before["groups"] and after["summary"] == before["summary"]
+    assert (run_dir / "report.html").is_file() and (run_dir / "junit.xml").is_file()
