@@ -11,7 +11,7 @@ import pytest
 from fleet.arm.credentials import DevTokenProvider
 from fleet.arm.graph import GraphClient
 from fleet.arm.retry import RetryPolicy
-from fleet.arm.transport import TransportFailure
+from fleet.arm.transport import TransportFailure, TransportResponse
 from fleet.errors import ArmError, AuthError, InsecureEndpointError, ThrottledError
 from fleet.inventory.sources.cache import SourceCache
 from fleet.inventory.sources.model import Discovered
@@ -21,7 +21,7 @@ from tests.unit.arm.fakes import FakeClock, FakeTransport, ScriptedTokens, Sent,
 ENDPOINT = "https://arm.test"
 
 
-def page(names: list[str], token: str | None = None, **headers: str) -> object:
+def page(names: list[str], token: str | None = None, **headers: str) -> TransportResponse:
     body: dict[str, object] = {"totalRecords": 9, "count": len(names), "resultTruncated": "false",
                                "data": [{"id": n} for n in names]}
     if token:
