@@ -431,6 +431,7 @@ def _build(reader: _Reader, data: YMap, discovered: Sequence[Discovered],
         else:  # Ansible allows other top-level groups: they are children of all.
             reader.read_group(name, body, data, "all", str(name))
     notes = _add_discovered(reader, discovered, keyed)
+    from_azure = bool(discovered) or SOURCES_KEY in data
     if not reader.hosts:
         if SOURCES_KEY in data or reader.file == "<azure>":
             raise reader.error("the sources found no machines and the file lists none", None,
@@ -460,6 +461,12 @@ def _build(reader: _Reader, data: YMap, discovered: Sequence[Discovered],
         values.update(host.vars)
         for vars_path in reader.vars_files("host_vars", host.name):
             values.update(reader.read_vars_file(vars_path))
+        if host.found is None and from_azure and not values.get("subscription_id") \
+                and host.resource_id is None:
+            raise reader.error(f"machine {host.name!r} is in the file but no source found it, "
+                               "and the file does not give its subscription_id", host.line,
+                               f"hosts.{host.name}", hint="check the name against Azure, or "
+                               "give subscription_id, resource_group, location and os_type")
         machine = _machine(reader, host, values)
         previous = seen_ids.setdefault(machine.key, host.name)
         if previous != host.name:

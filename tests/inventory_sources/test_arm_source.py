@@ -212,3 +212,15 @@ async def test_a_missing_resource_group_is_an_error_not_an_empty_fleet(sim_facto
         await load_inventory_with_sources(
             None, connection=connection(sim), use_cache=False,
             extra_sources=[SourceSpec("arm", (target.subscription_id,), ("no-such-rg",))])
+
+
+async def test_a_file_host_no_source_found_is_named_with_a_hint(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    sim = await sim_factory(machines=4)
+    inv = write_inventory(tmp_path / "inv.yaml", {
+        "sources": {"arm": [{"subscriptions": subscriptions(sim)}]},
+        "all": {"hosts": {"arc-typo-0001": {"http_port": 80}}}})
+    with pytest.raises(InventoryError, match=r"inv.yaml:\d+: hosts.arc-typo-0001: machine "
+                       "'arc-typo-0001' is in the file but no source found it"):
+        await load_inventory_with_sources(inv, connection=connection(sim), use_cache=False)
