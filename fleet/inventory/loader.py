@@ -10,7 +10,6 @@ templates: a ``{{`` in a tag stays two braces.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,8 @@ from typing import Any
 
 from fleet.errors import InventoryError
 from fleet.inventory.model import Group, Host, Inventory, Origin
-from fleet.inventory.sources.model import DEFAULT_KEYED_GROUPS, Discovered, KeyedGroup, group_names
+from fleet.inventory.sources.merge import add_discovered, azure_vars
+from fleet.inventory.sources.model import DEFAULT_KEYED_GROUPS, Discovered, KeyedGroup
 from fleet.inventory.sources.parse import parse_sources
 from fleet.types import MachineRef
 from fleet.yamlsrc import YMap, line_of, load_yaml
@@ -97,6 +97,10 @@ class _Reader:
         if name in RESERVED_VARS:
             raise self.error(f"{name!r} is reserved for the template context", line, where,
                              hint=f"reserved: {', '.join(sorted(RESERVED_VARS))}")
+
+    def new_host(self, name: str, line: int) -> _HostDraft:
+        host = self.hosts[name] = _HostDraft(name, line)
+        return host
 
     def group(self, name: str, line: int) -> _GroupDraft:
         draft = self.groups.get(name)
@@ -355,71 +359,6 @@ def build_inventory(path: Path | None, *, discovered: Sequence[Discovered],
     return _build(reader, data, discovered, tuple(keyed_groups))
 
 
-def _add_discovered(reader: _Reader, discovered: Sequence[Discovered],
-                    keyed: tuple[KeyedGroup, ...]) -> list[str]:
-    """Add what the sources found to the drafts; returns notes on machines left out."""
-    notes: list[str] = []
-    by_id = {"/".join(h.resource_id).lower(): h
-             for h in reader.hosts.values() if h.resource_id is not None}
-    seen: set[str] = set()
-    for found in discovered:
-        if found.key in seen:
-            continue  # an earlier source already gave this machine: the first one wins
-        seen.add(found.key)
-        ident = (found.subscription_id, found.resource_group, found.name)
-        host = by_id.get("/".join(ident).lower())
-        if host is None:
-            named = reader.hosts.get(found.name)
-            if named is not None and named.resource_id is None and named.found is None:
-                host = named  # declared by name in the file: this is the machine it means
-            elif named is not None or found.name in reader.groups:
-                alias = _unique_alias(found)
-                host = reader.hosts[alias] = _HostDraft(alias, 0)
-            else:
-                if not found.os_type:
-                    notes.append(f"{found.name}: skipped, {found.source} did not report its "
-                                 "osType (declare the host with os_type in the file to keep it)")
-                    continue
-                host = reader.hosts[found.name] = _HostDraft(found.name, 0)
-        host.resource_id = ident
-        host.found = found
-        for group_name in group_names(found, keyed):
-            if group_name in reader.hosts:
-                raise reader.error(f"keyed group {group_name!r} has the name of a host",
-                                   reader.hosts[group_name].line, f"hosts.{group_name}",
-                                   hint="give the keyed group a prefix")
-            group = reader.group(group_name, 1)
-            if not group.parents and group_name != "all":
-                group.parents.append("all")
-                reader.groups["all"].children.append(group_name)
-            if host.name not in group.hosts:
-                group.hosts.append(host.name)
-    return notes
-
-
-def _unique_alias(found: Discovered) -> str:
-    """Two machines share a name (different resource groups or subscriptions): the later one
-    is called ``NAME-<6 hex of its resource id>`` in the inventory; its MachineRef keeps the
-    ARM name."""
-    digest = hashlib.sha256(found.key.encode()).hexdigest()[:6]
-    return f"{found.name[:47]}-{digest}"
-
-
-def _azure_vars(found: Discovered) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "subscription_id": found.subscription_id,
-        "resource_group": found.resource_group,
-        "location": found.location,
-        "tags": dict(found.tags),
-        "arc_status": found.status,
-        "arc_agent_version": found.agent_version,
-        "arc_os_name": found.os_name,
-    }
-    if found.os_type:
-        values["os_type"] = found.os_type
-    return values
-
-
 def _build(reader: _Reader, data: YMap, discovered: Sequence[Discovered],
            keyed: tuple[KeyedGroup, ...]) -> Inventory:
     reader.group("all", data.line_of("all") if "all" in data else 1)
@@ -430,7 +369,7 @@ def _build(reader: _Reader, data: YMap, discovered: Sequence[Discovered],
             reader.read_group("all", body, data, None, "all")
         else:  # Ansible allows other top-level groups: they are children of all.
             reader.read_group(name, body, data, "all", str(name))
-    notes = _add_discovered(reader, discovered, keyed)
+    notes = add_discovered(reader, discovered, keyed)
     from_azure = bool(discovered) or SOURCES_KEY in data
     if not reader.hosts:
         if SOURCES_KEY in data or reader.file == "<azure>":
@@ -457,7 +396,7 @@ def _build(reader: _Reader, data: YMap, discovered: Sequence[Discovered],
         for group_name in ordered:
             values.update(reader.groups[group_name].vars)
         if host.found is not None:
-            values.update(_azure_vars(host.found))
+            values.update(azure_vars(host.found))
         values.update(host.vars)
         for vars_path in reader.vars_files("host_vars", host.name):
             values.update(reader.read_vars_file(vars_path))
