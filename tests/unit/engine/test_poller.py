@@ -6,6 +6,7 @@ import asyncio
 import itertools
 from dataclasses import dataclass
 
+from fleet.engine.adaptive_poller import PollScheduler as AdaptivePollScheduler
 from fleet.engine.options import PollPolicy
 from fleet.engine.poller import PollScheduler
 
@@ -95,7 +96,7 @@ async def test_vanished_run_command() -> None:
 async def test_only_scouts_poll_before_the_median_is_known() -> None:
     clock = VirtualClock()
     policy = PollPolicy(first_poll_s=1, min_interval_s=1, scout_every=10, read_budget_per_s=1000)
-    poller = PollScheduler(clock, policy)
+    poller = AdaptivePollScheduler(clock, policy)
     logs: list[list[float]] = [[] for _ in range(40)]
     outcomes = await asyncio.gather(
         *(poller.wait(machine(clock, 20, logs[i]), deadline=1000) for i in range(40))
@@ -113,7 +114,7 @@ async def test_tail_job_is_seen_done_within_the_lag_fraction() -> None:
     clock = VirtualClock()
     policy = PollPolicy(first_poll_s=1, min_interval_s=0.5, lag_fraction=0.15,
                         read_budget_per_s=1000)  # fmt: skip
-    poller = PollScheduler(clock, policy)
+    poller = AdaptivePollScheduler(clock, policy)
     logs: list[list[float]] = [[] for _ in range(30)]
     done_at = [10.0] * 29 + [200.0]  # one long-tail job
     outcomes = await asyncio.gather(
