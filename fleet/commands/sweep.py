@@ -69,7 +69,8 @@ def run_sweep_command(**kw: Any) -> None:
     from fleet.engine.options import EngineOptions
 
     sweep_plan = guarded(lambda: _plan(kw))
-    run_dir = Path(kw["run_dir"] or Path("runs") / sweep_plan.plan.run_id)
+    # Absolute, so every output path the engine records is relative to the run folder.
+    run_dir = Path(kw["run_dir"] or Path("runs") / sweep_plan.plan.run_id).absolute()
     options = EngineOptions(max_output_bytes=kw["max_output_bytes"], keep_run_commands=kw["keep"])
     outcome = run_async(lambda: _run(sweep_plan, run_dir, options, kw))
     sys.exit(outcome.exit_code)

@@ -53,6 +53,10 @@ def _read_output(run_dir: Path, job: JobResult) -> str | None:
     if job.output.path is None:
         return None
     path = run_dir / job.output.path
+    if not path.exists() and (fallback := Path(job.output.path)).exists():
+        # The engine stores a path relative to the working directory (not to the run folder)
+        # when the run folder was given as a relative path.
+        path = fallback
     try:
         with path.open("rb") as handle:
             return handle.read(MAX_READ_BYTES).decode("utf-8", errors="replace")
