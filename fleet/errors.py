@@ -9,6 +9,8 @@
     │   ├── SelectionError          a pattern that selects no machine
     │   └── SecretError             a secret reference that cannot be resolved or is misused
     ├── RunFolderError              a run folder that is missing, locked, unreadable or too new (exit 2)
+    ├── RunStoppedError             the run folder could not be written (disk full, permissions): the
+    │                               run stopped, its journal intact, resumable (exit 130)
     ├── RemoteError                 something outside fleet answered badly
     │   ├── ArmError                ARM answered with an error body (status, code, message)
     │   │   ├── NotFoundError       404 ResourceNotFound and friends
@@ -37,6 +39,7 @@ __all__ = [
     "PlaybookError",
     "RemoteError",
     "RunFolderError",
+    "RunStoppedError",
     "SecretError",
     "SelectionError",
     "SimulatorError",
@@ -123,6 +126,12 @@ class SecretError(InputError):
 
 class RunFolderError(FleetError):
     exit_code = EXIT_INPUT
+
+
+class RunStoppedError(FleetError):
+    """The run cannot go on writing its run folder; it stopped and can be resumed."""
+
+    exit_code = EXIT_INTERRUPTED
 
 
 class RemoteError(FleetError):

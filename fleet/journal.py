@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fleet.errors import RunFolderError
+from fleet.errors import RunFolderError, RunStoppedError
 from fleet.types import JobResult, JobState, MachineRef, StreamCapture
 
 __all__ = ["SCHEMA_VERSION", "JobRow", "Journal", "utc_now"]
@@ -222,14 +222,21 @@ class Journal:
         """Record a transition and update the job row in one transaction (durable on return)."""
         columns = _columns({"state": state, **fields})
         assignments = ", ".join(f"{c} = ?" for c in columns)
-        with self._db:
-            self._db.execute(
-                f"UPDATE jobs SET {assignments} WHERE job_key = ?", [*columns.values(), key]
-            )
-            self._db.execute(
-                "INSERT INTO transitions(job_key, at, state, detail) VALUES (?, ?, ?, ?)",
-                (key, utc_now(), state.value, detail),
-            )
+        try:
+            with self._db:
+                self._db.execute(
+                    f"UPDATE jobs SET {assignments} WHERE job_key = ?", [*columns.values(), key]
+                )
+                self._db.execute(
+                    "INSERT INTO transitions(job_key, at, state, detail) VALUES (?, ?, ?, ?)",
+                    (key, utc_now(), state.value, detail),
+                )
+        except sqlite3.OperationalError as error:
+            # Disk full, read-only folder: the transaction rolled back, the journal is intact.
+            raise RunStoppedError(
+                f"{self.path}: cannot write the journal ({error}); free space or fix "
+                "permissions, then `fleet resume`"
+            ) from error
 
     def update_job(self, key: str, **fields: Any) -> None:
         """Update a job's fields without a state change (e.g. outputs kept after a timeout)."""

@@ -7,6 +7,7 @@ delete the run command. A machine's failure is a result, never an exception.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import hashlib
 import json
@@ -16,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from fleet.engine.classify import judge
+from fleet.engine.classify import is_terminal, judge
 from fleet.engine.events import JobEvent, Observer
 from fleet.engine.options import Clock, EngineOptions
 from fleet.engine.poller import PollOutcome, PollScheduler
-from fleet.errors import FleetError
+from fleet.errors import FleetError, RunStoppedError
 from fleet.failpoints import Failpoints
 from fleet.journal import Journal, job_key, utc_now
 from fleet.plan.model import Job, SecretRef
@@ -105,7 +106,6 @@ class JobRunner:
                 state = await self._dispatch(job)
                 if state is not None:
                     return state
-                dispatched = True
             deadline = started_mono + job.timeout_s + self._options.timeout_margin_s
             outcome = await self._poller.wait(
                 lambda: self._arm.get_run_command(job.machine, job.run_command_name),
@@ -116,7 +116,8 @@ class JobRunner:
                 self._poller.observe_duration(self._clock.now() - started_mono)
             return await self._finish(job, outcome)
         except asyncio.CancelledError:
-            if dispatched:
+            row = self._journal.job(key)
+            if row is not None and row.state in (JobState.DISPATCHED, JobState.RUNNING):
                 await asyncio.shield(self._stop(job, self.cancel_reason))
             raise
 
@@ -132,8 +133,17 @@ class JobRunner:
         self._journal.bump(self._key(job), "attempts")
         self._transition(job, JobState.DISPATCHED, None, started_at=utc_now())
         self._failpoints.hit("before_put")
+        put = asyncio.ensure_future(
+            self._arm.put_run_command(job.machine, job.run_command_name, body)
+        )
         try:
-            await self._arm.put_run_command(job.machine, job.run_command_name, body)
+            await asyncio.shield(put)
+        except asyncio.CancelledError:
+            # Stopped while the PUT is on the wire: let it land (or fail) first, so that the
+            # DELETE that stops this job can never overtake it and leave a command running.
+            with contextlib.suppress(FleetError):
+                await put
+            raise
         except FleetError as error:
             return self.mark(job, JobState.ERROR, f"dispatch failed: {error}")
         self._failpoints.hit("after_put")
@@ -189,6 +199,18 @@ class JobRunner:
         return body
 
     async def _finish(self, job: Job, outcome: PollOutcome) -> JobState:
+        if not outcome.terminal and not outcome.vanished:
+            # One last look before calling it a timeout: slow answers can hide a script that
+            # already ended, and stopping it first would misreport it.
+            try:
+                last = await self._arm.get_run_command(job.machine, job.run_command_name)
+            except FleetError:
+                last = None
+            self._on_poll(self._key(job))
+            if last is not None and is_terminal(last):
+                outcome = PollOutcome(last, outcome.polls + 1, True)
+            elif last is not None:
+                outcome = PollOutcome(last, outcome.polls + 1, False, error=outcome.error)
         view = outcome.view
         if outcome.vanished:
             collected = await self._collect(job, view)
@@ -248,6 +270,16 @@ class JobRunner:
         return state
 
     async def _collect(self, job: Job, view: Any) -> Collected:
+        try:
+            return await self._collect_into_run_folder(job, view)
+        except OSError as error:
+            # Disk full or no permission: stop the run, never report a result without output.
+            raise RunStoppedError(
+                f"{self._run_dir}: cannot write outputs ({error.strerror or error}); free space "
+                "or fix permissions, then `fleet resume`"
+            ) from error
+
+    async def _collect_into_run_folder(self, job: Job, view: Any) -> Collected:
         folder = self._run_dir / "output" / self._output_dirs[job.machine.key]
         folder.mkdir(parents=True, exist_ok=True)
         step = job.step + (".rollback" if job.rollback else "")

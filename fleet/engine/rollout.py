@@ -21,6 +21,7 @@ from fleet.engine.events import Observer, RunEvent, WaveEvent
 from fleet.engine.jobs import JobRunner
 from fleet.engine.options import Clock, EngineOptions
 from fleet.engine.preflight import preflight
+from fleet.errors import RunStoppedError
 from fleet.failpoints import Failpoints
 from fleet.journal import Journal, job_key, utc_now
 from fleet.plan.model import Job, Plan, RolloutPolicy
@@ -150,7 +151,11 @@ class Rollout:
             await self._run_rollback()
         if not self.outcome.stopped:
             await self._cleanup_orphans()
+        if self.fatal is not None:
+            raise self.fatal
         return self.outcome
+
+    fatal: RunStoppedError | None = None
 
     async def _approve(self, after_wave: int, next_label: str) -> bool:
         if self._approver is None:
@@ -254,6 +259,14 @@ class Rollout:
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     machine = running.pop(task)
+                    error = None if task.cancelled() else task.exception()
+                    if isinstance(error, RunStoppedError):
+                        # The run folder cannot be written: stop like Ctrl-C (resumable).
+                        self.fatal = self.fatal or error
+                        self.stop("interrupted")
+                        continue
+                    if error is not None:
+                        raise error
                     state = task.result() if not task.cancelled() else JobState.CANCELED
                     self.outcome.machine_states[machine.key] = state
                     if state == JobState.SUCCEEDED and slow < window:

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +26,7 @@ from fleet.engine.options import Clock, EngineOptions, MonotonicClock
 from fleet.engine.poller import PollScheduler
 from fleet.engine.record import build_record, previous_counts, save_run_meta
 from fleet.engine.rollout import Approver, Rollout, RolloutOutcome
-from fleet.errors import RunFolderError, UsageError
+from fleet.errors import EXIT_INTERRUPTED, FleetError, RunFolderError, UsageError
 from fleet.failpoints import Failpoints
 from fleet.journal import Journal, job_key, utc_now
 from fleet.plan.model import Plan, SecretRef
@@ -159,6 +160,7 @@ async def execute_plan(
 
     options = options or EngineOptions()
     clock = clock or MonotonicClock()
+    run_dir = run_dir.absolute()  # outputs are recorded relative to it, wherever fleet runs
     check_endpoint(connection.arm_endpoint)
     if connection.storage_connection_string and connection.storage_account_url:
         raise UsageError("give --storage-connection-string or --storage-account-url, not both")
@@ -220,7 +222,6 @@ async def _execute(
     from fleet.arm.client import ArmClient
     from fleet.arm.credentials import build_credential
     from fleet.arm.transport import make_transport
-    from fleet.report import write_reports
     from fleet.secrets import resolve_secret as default_resolve
 
     machines = [m for wave in plan.waves for m in wave.machines]
@@ -282,13 +283,26 @@ async def _execute(
                 stack.enter_context(_signals(rollout))
             outcome = await rollout.run()
     finally:
-        stats = _arm_stats(arm)
-        notes = []
-        if outcome is not None and outcome.breach_reason:
-            notes.append(f"rollout policy breached: {outcome.breach_reason} ({plan.rollout.on_breach})")
-        if outcome is not None and outcome.awaiting_approval is not None:
-            notes.append(f"waiting for approval after wave {outcome.awaiting_approval}: "
-                         "`fleet resume RUN_DIR --approve` continues")
+        record = _close_run(plan, journal, run_dir, arm, outcome, storage is not None, connection)
+    return record
+
+
+def _close_run(
+    plan: Plan, journal: Journal, run_dir: Path, arm: Any, outcome: RolloutOutcome | None,
+    used_storage: bool, connection: Connection,
+) -> RunRecord:
+    """Record how the run ended and write its reports. A run folder that cannot be written
+    (disk full) must not hide why the run stopped: failures here are only reported."""
+    from fleet.report import write_reports
+
+    stats = _arm_stats(arm)
+    notes = []
+    if outcome is not None and outcome.breach_reason:
+        notes.append(f"rollout policy breached: {outcome.breach_reason} ({plan.rollout.on_breach})")
+    if outcome is not None and outcome.awaiting_approval is not None:
+        notes.append(f"waiting for approval after wave {outcome.awaiting_approval}: "
+                     "`fleet resume RUN_DIR --approve` continues")
+    try:
         journal.set_meta(finished_at=utc_now())
         before, throttled_before = previous_counts(journal)
         requests = {k: stats[0].get(k, 0) + before.get(k, 0) for k in {*stats[0], *before}}
@@ -301,11 +315,14 @@ async def _execute(
             awaiting_approval=bool(outcome and outcome.awaiting_approval is not None),
             arm_requests=requests,
             throttled=stats[1] + throttled_before,
-            storage=storage is not None or connection.storage_connection_string is not None,
+            storage=used_storage or connection.storage_connection_string is not None,
             notes=tuple(notes),
         )
         save_run_meta(journal, record)
         write_reports(run_dir, record)
+    except (OSError, sqlite3.Error, FleetError):
+        record = build_record(journal, status="interrupted", exit_code=EXIT_INTERRUPTED)
+    return record
     return record
 
 

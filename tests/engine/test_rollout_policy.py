@@ -197,3 +197,33 @@ async def test_cancel_with_no_runner_alive(sim_factory: SimFactory, azurite: Azu
     assert by_state(record) == {JobState.SUCCEEDED: 1, JobState.SKIPPED: 3}
     with pytest.raises(RunFolderError):
         await cancel_offline(tmp_path / "nope", connection(sim, azurite.connection_string))
+
+
+async def test_cancel_while_puts_are_on_the_wire_leaves_nothing_behind(
+    sim_factory: SimFactory, azurite: Azurite, tmp_path: Path
+) -> None:
+    from fleet.sim.config import Faults, LatencySpec
+
+    # Every ARM answer takes 1.5 s of wall time (150 simulated s), so the cancel lands mid-PUT.
+    slow = dataclasses.replace(profile(long_s=1000.0),
+                               faults=Faults(latency=LatencySpec(distribution="fixed", min_ms=150_000)))
+    sim = await sim_factory(machines=4, profile=slow)
+    plan = make_plan(machines_of(sim), rollout=RolloutPolicy(max_concurrency="4"), timeout_s=100_000)
+    dispatched = asyncio.Event()
+
+    def watch(event: Event) -> None:
+        if isinstance(event, JobEvent) and event.state == JobState.DISPATCHED:
+            dispatched.set()
+
+    task = asyncio.create_task(go(sim, tmp_path, azurite, plan, observers=[watch]))
+    await asyncio.wait_for(dispatched.wait(), timeout=60)
+    other = Journal.open(tmp_path / "run" / "journal.sqlite")
+    other.set_meta(cancel_requested="now")
+    other.close()
+    record = await asyncio.wait_for(task, timeout=120)
+    states = by_state(record)
+    assert JobState.DISPATCHED not in states and JobState.RUNNING not in states
+    assert states == {JobState.CANCELED: 4}, states
+    stats = sim.stats()
+    # Every PUT that reached ARM was followed by the DELETE that stopped it.
+    assert stats["cancels"] == stats["executions_total"]

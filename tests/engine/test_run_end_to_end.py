@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from fleet.engine.session import execute_plan
 from fleet.plan.model import SecretRef
 from fleet.sim.azurite import Azurite
@@ -76,3 +78,16 @@ async def test_reports_rebuild_from_the_journal(sim_factory: SimFactory, azurite
     assert after["run"] == before["run"] and after["rows"] == before["rows"]
     assert after["groups"] == before["groups"] and after["summary"] == before["summary"]
     assert (run_dir / "report.html").is_file() and (run_dir / "junit.xml").is_file()
+
+
+async def test_relative_run_dir_records_paths_relative_to_the_run_folder(
+    sim_factory: SimFactory, azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    sim = await sim_factory(machines=3)
+    record = await execute_plan(make_plan(machines_of(sim)), connection=connection(sim, azurite.connection_string),
+                                run_dir=Path("runs") / "rel", options=FAST_OPTIONS)
+    for result in record.results:
+        if result.state == JobState.SUCCEEDED:
+            assert result.output.path and not result.output.path.startswith("runs")
+            assert (tmp_path / "runs" / "rel" / result.output.path).is_file()
