@@ -3,6 +3,7 @@ without its output. Uses a real tiny tmpfs (needs root, as on CI; skipped elsewh
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import subprocess
 from collections.abc import Iterator
@@ -54,7 +55,9 @@ async def test_disk_full_stops_cleanly_and_resumes(
         if row.state == JobState.SUCCEEDED:  # never a result without its output
             assert (run_dir / (row.output.path or "missing")).stat().st_size == row.output.size_bytes
     assert any(not row.state.terminal for row in rows)
-    subprocess.run(["mount", "-o", "remount,size=20m", str(small_disk)], check=True)
+    await asyncio.to_thread(
+        subprocess.run, ["mount", "-o", "remount,size=20m", str(small_disk)], check=True
+    )
     record = await execute_plan(plan, connection=conn, run_dir=run_dir, options=FAST_OPTIONS, resume=True)
     assert record.exit_code == 0, [(r.machine.name, r.state, r.reason) for r in record.results]
     assert all(v == 1 for v in sim.stats()["executions"].values())
