@@ -309,12 +309,12 @@ class Journal:
         ]
 
     def transitions(self, key: str | None = None) -> list[tuple[str, str, str, str | None]]:
-        if key is None:
-            query, args = "SELECT job_key, at, state, detail FROM transitions ORDER BY id", ()
-        else:
-            query = "SELECT job_key, at, state, detail FROM transitions WHERE job_key = ? ORDER BY id"
-            args = (key,)
-        return [tuple(r) for r in self._db.execute(query, args).fetchall()]  # type: ignore[misc]
+        query = "SELECT job_key, at, state, detail FROM transitions"
+        args: tuple[str, ...] = ()
+        if key is not None:
+            query, args = query + " WHERE job_key = ?", (key,)
+        rows = self._db.execute(query + " ORDER BY id", args).fetchall()
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     # -- waves -----------------------------------------------------------------------------
     def set_wave(self, wave: int, label: str, machines: int, state: str, **times: str) -> None:
@@ -334,4 +334,4 @@ class Journal:
         rows = self._db.execute(
             "SELECT wave, label, machines, state, started_at, ended_at FROM waves ORDER BY wave"
         ).fetchall()
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]

@@ -16,7 +16,7 @@ from fleet.engine.session import Connection
 from fleet.errors import FleetError
 from fleet.journal import Journal, utc_now
 from fleet.runlock import RunLock
-from fleet.types import JobState, RunRecord
+from fleet.types import JobState, MachineRef, RunRecord
 
 __all__ = ["cancel_offline"]
 
@@ -52,7 +52,7 @@ async def cancel_offline(run_dir: Path, connection: Connection) -> RunRecord:
                         journal.transition(row.job_key, JobState.CANCELED, REASON, reason=REASON,
                                            ended_at=utc_now())
 
-                    async def stop(row_machine: object, name: str, key: str) -> None:
+                    async def stop(row_machine: MachineRef, name: str, key: str) -> None:
                         try:
                             await arm.delete_run_command(row_machine, name)
                             journal.mark_cleaned(key)

@@ -198,14 +198,14 @@ class Rollout:
         unreachable_in_wave = 0
         todo: list[MachineRef] = []
         for machine in machines:  # what the journal already knows (resume) counts first
-            done = self._journal_state(machine)
-            if done is None:
+            known = self._journal_state(machine)
+            if known is None:
                 todo.append(machine)
                 continue
-            self.outcome.machine_states[machine.key] = done
-            if done == JobState.UNREACHABLE:
+            self.outcome.machine_states[machine.key] = known
+            if known == JobState.UNREACHABLE:
                 unreachable_in_wave += 1
-            elif self._counts_as_failure(done):
+            elif self._counts_as_failure(known):
                 failures_in_wave += 1
         self._wave_needed_work = bool(todo)
         self._failures_run += failures_in_wave
@@ -287,9 +287,9 @@ class Rollout:
                     self.outcome.machine_states[machine.key] = JobState.CANCELED
                 running.clear()
         self._check_verify(index, machines)
-        state = "halted" if self.outcome.breached else ("stopped" if self.outcome.stopped else "done")
-        self._journal.set_wave(index, label, len(machines), state, ended_at=utc_now())
-        self._emit(WaveEvent(index, label, len(machines), state))
+        ended = "halted" if self.outcome.breached else ("stopped" if self.outcome.stopped else "done")
+        self._journal.set_wave(index, label, len(machines), ended, ended_at=utc_now())
+        self._emit(WaveEvent(index, label, len(machines), ended))
 
     _wave_needed_work = False
 
