@@ -32,8 +32,8 @@ def resume(**kw: Any) -> None:
     """
     run_dir = Path(kw["run_dir"])
     meta = guarded(lambda: open_meta(run_dir))
-    plan = guarded(lambda: rebuild_plan(meta))
     connection = guarded(lambda: reconnection(meta, kw, need_storage=True))
+    plan = guarded(lambda: rebuild_plan(meta, connection))
     options = EngineOptions(
         max_output_bytes=int(meta.get("input_max_output_bytes") or EngineOptions().max_output_bytes),
         keep_run_commands=meta.get("input_keep") == "True",

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from fleet.commands.common import fail, guarded, run_async
+from fleet.commands.inventory import source_options
 from fleet.engine.options import EngineOptions
 from fleet.engine.session import Connection
 from fleet.errors import UsageError
@@ -53,8 +54,8 @@ def make_connection(kw: dict[str, Any]) -> Connection:
 
 @click.command()
 @click.argument("playbook", type=click.Path(dir_okay=False))
-@click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(dir_okay=False),
-              help="Inventory file (YAML).")
+@click.option("-i", "--inventory", "inventory_path", type=click.Path(dir_okay=False),
+              help="Inventory file (YAML); optional with --source or --query.")
 @click.option("-l", "--limit", help="Only machines matching this pattern (Ansible syntax, tag:k=v).")
 @click.option("-e", "--extra-vars", multiple=True, help="key=value, JSON, or @file.yaml (repeatable).")
 @click.option("--run-id", help="Run id (default: time-based). Names the run folder.")
@@ -67,6 +68,7 @@ def make_connection(kw: dict[str, Any]) -> Connection:
 @click.option("--log-file", type=click.Path(dir_okay=False), help="Write one JSON line per event here.")
 @click.option("-v", "--verbose", count=True, help="More detail on the terminal (-vv: every transition).")
 @connection_options
+@source_options
 def run(**kw: Any) -> None:
     """Run PLAYBOOK across the machines of an inventory, in waves.
 
@@ -124,27 +126,34 @@ def terminal_approver() -> Any:
 
 def _plan(kw: dict[str, Any]) -> tuple[Any, dict[str, str]]:
     """Build the plan, and the inputs ``fleet resume`` needs to rebuild exactly the same one."""
+    import asyncio
     import json
     from datetime import UTC, datetime
 
-    from fleet.inventory import load_inventory
+    from fleet.commands.inventory import SourceOptions, load_for_command
     from fleet.plan.build import build_plan, new_run_id
     from fleet.plan.extravars import parse_extra_vars
 
-    inventory_path = Path(kw["inventory_path"])
+    inventory_path = Path(kw["inventory_path"]) if kw["inventory_path"] else None
     playbook_path = Path(kw["playbook"])
     extra_vars = parse_extra_vars(kw["extra_vars"])
+    inventory = asyncio.run(load_for_command(inventory_path, SourceOptions(kw)))
+    for note in getattr(inventory, "notes", ()):
+        click.echo(f"note: {note}", err=True)
     plan = build_plan(
         playbook_path=playbook_path,
-        inventory=load_inventory(inventory_path),
+        inventory=inventory,
         limit=kw["limit"],
         extra_vars=extra_vars,
         run_id=kw["run_id"] or new_run_id(datetime.now(UTC)),
         seed=kw["seed"],
     )
+    sources = {k: kw.get(k) for k in ("source_kind", "subscriptions", "resource_groups", "query",
+                                       "cache_dir")}
     inputs = {
         "playbook": str(playbook_path.resolve()),
-        "inventory": str(inventory_path.resolve()),
+        "inventory": str(inventory_path.resolve()) if inventory_path else "",
+        "sources": json.dumps(sources, sort_keys=True, default=str),
         "limit": kw["limit"] or "",
         "extra_vars": json.dumps(extra_vars, sort_keys=True, default=str),
         "seed": str(kw["seed"]),

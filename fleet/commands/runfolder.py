@@ -67,21 +67,36 @@ def reconnection(meta: dict[str, str], kw: dict[str, Any], *, need_storage: bool
     return connection
 
 
-def rebuild_plan(meta: dict[str, str]) -> Any:
-    """The plan the run was started with, rebuilt from its recorded inputs."""
-    from fleet.inventory import load_inventory
+def rebuild_plan(meta: dict[str, str], connection: Connection) -> Any:
+    """The plan the run was started with, rebuilt from its recorded inputs. Machines listed
+    from Azure come from the source cache when it is still fresh; a listing that changed is
+    caught by the request-hash check."""
+    import asyncio
+
+    from fleet.commands.inventory import SourceOptions, load_for_command
     from fleet.plan.build import build_plan
 
     try:
         playbook = Path(meta["input_playbook"])
-        inventory = Path(meta["input_inventory"])
+        inventory = Path(meta["input_inventory"]) if meta.get("input_inventory") else None
         extra_vars = json.loads(meta.get("input_extra_vars") or "{}")
         seed = int(meta.get("input_seed") or 0)
+        sources = json.loads(meta.get("input_sources") or "{}")
     except (KeyError, ValueError) as error:
         raise RunFolderError(f"the journal does not record how the run was started ({error})") from error
+    if sources.get("cache_dir"):
+        sources["cache_dir"] = Path(sources["cache_dir"])
+    kw = {
+        **sources,
+        "arm_endpoint": connection.arm_endpoint,
+        "api_version": connection.api_version,
+        "credential": connection.credential,
+        "ca_file": connection.ca_file,
+    }
+    loaded = asyncio.run(load_for_command(inventory, SourceOptions(kw)))
     return build_plan(
         playbook_path=playbook,
-        inventory=load_inventory(inventory),
+        inventory=loaded,
         limit=meta.get("input_limit") or None,
         extra_vars=extra_vars,
         run_id=meta["run_id"],

@@ -50,6 +50,7 @@ class RolloutOutcome:
     stopped: str | None = None  # None | "interrupted" | "canceled"
     awaiting_approval: int | None = None  # the wave after which the run waits for approval
     machine_states: dict[str, JobState] = field(default_factory=dict)
+    preflight_status: dict[str, str | None] = field(default_factory=dict)  # what ARM said
 
 
 class Rollout:
@@ -219,6 +220,7 @@ class Rollout:
                 min_agent=self._options.min_agent_version,
                 list_threshold=self._options.preflight_list_threshold,
             )
+            self.outcome.preflight_status.update({k: r.status for k, r in reach.items()})
             for machine in fresh:
                 verdict = reach[machine.key]
                 if verdict.reachable:

@@ -302,6 +302,11 @@ def _close_run(
     if outcome is not None and outcome.awaiting_approval is not None:
         notes.append(f"waiting for approval after wave {outcome.awaiting_approval}: "
                      "`fleet resume RUN_DIR --approve` continues")
+    if outcome is not None and plan.origins:
+        # Resource Graph lags ARM: say where the inventory's status and preflight disagreed.
+        from fleet.inventory.sources.drift import status_disagreements
+
+        notes.extend(d.note() for d in status_disagreements(plan.origins, outcome.preflight_status))
     try:
         journal.set_meta(finished_at=utc_now())
         before, throttled_before = previous_counts(journal)
