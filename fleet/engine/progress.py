@@ -69,7 +69,7 @@ class Progress:
             self._live.update(self.line())
             return
         now = time.monotonic()
-        if now - self._last_print >= self._interval_s:
+        if self._states and now - self._last_print >= self._interval_s:
             self._last_print = now
             self._print(self.line())
 
