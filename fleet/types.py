@@ -89,6 +89,9 @@ class StreamCapture:
     sha256: str | None = None
     truncated: bool = False
     excerpt: str = ""
+    # sha256 of the kept bytes with the machine's own name (any case) replaced by "<machine>":
+    # outputs that differ only by the hostname they print are grouped together.
+    group_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -309,6 +311,7 @@ class JobRunner:
             err = capture_from_text(getattr(view, "error", None), err_path)
             note = "no storage: only the last 4 KB of output (instanceView)"
         out, err = self._relative(out), self._relative(err)
+        out, err = self._with_group_digest(out, job), self._with_group_digest(err, job)
         text = None
         if job.success.output_must_match or job.success.output_must_not_match:
             text = self._read_text(out)
@@ -324,6 +327,14 @@ class JobRunner:
 
             return replace(capture, path=rel)
         return capture
+
+    def _with_group_digest(self, capture: StreamCapture, job: Job) -> StreamCapture:
+        if capture.source == "none" or not capture.path:
+            return capture
+        data = (self._run_dir / capture.path).read_bytes()
+        name = re.compile(re.escape(job.machine.name.encode()), re.IGNORECASE)
+        digest = hashlib.sha256(name.sub(b"<machine>", data)).hexdigest()
+        return dataclasses.replace(capture, group_sha256=digest)
 
     def _read_text(self, capture: StreamCapture) -> str | None:
         if capture.source == "none" or not capture.path:

@@ -1,11 +1,14 @@
-"""Output groups: machines whose output is byte-for-byte identical, shown once with a count.
+"""Output groups: machines whose output is identical, shown once with a count.
 
 With 500 machines the operator reads three groups, not 500 outputs. Identity is the sha256 of
-the kept bytes per step and stream; a capture without a hash (nothing read) is not grouped.
+the kept bytes per step and stream, with each machine's own name (printed by so many scripts)
+replaced by ``<machine>`` when the engine computed that digest (``group_sha256``); a capture
+without a hash (nothing read) is not grouped.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -51,7 +54,8 @@ def output_groups(results: Iterable[JobResult]) -> list[OutputGroup]:
             capture = _capture(result, stream)
             if capture.sha256 is None or (stream == "error" and capture.size_bytes == 0):
                 continue
-            buckets.setdefault((result.step, stream, capture.sha256), []).append(result)
+            key = capture.group_sha256 or capture.sha256
+            buckets.setdefault((result.step, stream, key), []).append(result)
     unordered: list[OutputGroup] = []
     for (step, stream, sha), members in buckets.items():
         first = _capture(members[0], stream)
@@ -71,7 +75,9 @@ def output_groups(results: Iterable[JobResult]) -> list[OutputGroup]:
                 count=len(members),
                 size_bytes=first.size_bytes,
                 truncated=any(_capture(m, stream).truncated for m in members),
-                excerpt=first.excerpt,
+                excerpt=_generic(first.excerpt, members[0].machine.name)
+                if first.group_sha256
+                else first.excerpt,
                 machine_ids=tuple(m.machine.resource_id for m in members),
                 machine_names=tuple(m.machine.name for m in members),
                 states=tuple(states.items()),
@@ -82,3 +88,8 @@ def output_groups(results: Iterable[JobResult]) -> list[OutputGroup]:
         key=lambda g: (not g.has_failure, g.stream != "output", -g.count, g.step, g.sha256)
     )
     return [replace(g, id=f"g{i}") for i, g in enumerate(unordered, start=1)]
+
+
+def _generic(excerpt: str, machine_name: str) -> str:
+    """The first member's excerpt, its machine's name shown as ``<machine>``."""
+    return re.sub(re.escape(machine_name), "<machine>", excerpt, flags=re.IGNORECASE)

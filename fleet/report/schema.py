@@ -29,6 +29,7 @@ def _capture_to_dict(capture: StreamCapture) -> dict[str, Any]:
         "sha256": capture.sha256,
         "truncated": capture.truncated,
         "excerpt": capture.excerpt,
+        "group_sha256": capture.group_sha256,
     }
 
 
@@ -161,6 +162,7 @@ def _capture_from_dict(doc: Mapping[str, Any]) -> StreamCapture:
         sha256=_opt_str(doc.get("sha256")),
         truncated=_bool(doc.get("truncated", False)),
         excerpt=_str(doc.get("excerpt", "")),
+        group_sha256=_opt_str(doc.get("group_sha256")),
     )
 
 

@@ -53,6 +53,14 @@ async def test_300_machines_outputs_equal_what_the_agent_wrote(
     assert record.exit_code == 0, record.notes
     assert len(record.results) == 300
     assert_exactly_once(sim, record)
+    # 300 outputs that differ only by the machine's own name read as 2 groups (one per OS line).
+    from fleet.report.groups import output_groups
+
+    groups = [g for g in output_groups(record.results) if g.stream == "output"]
+    assert sorted(g.count for g in groups) == sorted(
+        sum(1 for r in record.results if r.machine.os_type == os) for os in ("linux", "windows")
+    )
+    assert all("<machine>" in g.excerpt for g in groups)
     for result in record.results:
         text = (tmp_path / "run" / result.output.path).read_text()
         assert text.startswith(f"fleet-sim: machine={result.machine.name} os={result.machine.os_type}\n")
