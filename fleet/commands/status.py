@@ -32,9 +32,10 @@ def status(run_dir: str, fmt: str) -> None:
     machines = data["machines"]
     click.echo("  machines: " + ", ".join(f"{n} {s}" for s, n in sorted(machines.items())))
     for wave in data["waves"]:
-        click.echo(f"  wave {wave['wave']} ({wave['label']}): {wave['state']}, {wave['machines']} machine(s)")
+        name = "rollback" if wave["wave"] < 0 else f"wave {wave['wave'] + 1} [{wave['label']}]"
+        click.echo(f"  {name}: {wave['state']}, {wave['machines']} machine(s)")
     if data["awaiting_approval"]:
-        click.echo(f"  waiting for approval after wave {data['awaiting_approval']}: "
+        click.echo(f"  waiting for approval after wave {int(data['awaiting_approval']) + 1}: "
                    f"fleet resume {run_dir} --approve")
     for problem in data["problems"][:20]:
         click.echo(f"  {problem['machine']} {problem['step']}: {problem['state']}"

@@ -56,7 +56,7 @@ class Progress:
                 detail = f" ({event.detail})" if event.detail else ""
                 self._print(f"  {event.machine} {event.step}: {event.state.value}{detail}")
         elif isinstance(event, WaveEvent):
-            name = "rollback" if event.wave < 0 else f"wave {event.wave} ({event.label})"
+            name = "rollback" if event.wave < 0 else f"wave {event.wave + 1} [{event.label}]"
             self._print(f"{name}: {event.state}, {event.machines} machine(s)")
             if event.state != "started":
                 self._print(self.line())

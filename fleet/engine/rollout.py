@@ -133,7 +133,7 @@ class Rollout:
                     self.outcome.awaiting_approval = wave.index
                     self._journal.set_meta(awaiting_approval=str(wave.index))
                     self._emit(RunEvent(
-                        f"waiting for approval after wave {wave.index}: "
+                        f"waiting for approval after wave {wave.index + 1}: "
                         "continue with `fleet resume RUN_DIR --approve`", "warning"))
                     return self.outcome
                 approved_through = wave.index
@@ -318,7 +318,7 @@ class Rollout:
                     if row.state != JobState.SKIPPED or "halted" not in (row.reason or ""):
                         bad += 1
         if bad:
-            self._breach(f"verify step {step!r} did not pass on {bad} machine(s) of wave {index}")
+            self._breach(f"verify step {step!r} did not pass on {bad} machine(s) of wave {index + 1}")
 
     # -- one machine: its steps in order ---------------------------------------------------
     async def _machine(self, machine: MachineRef) -> JobState:

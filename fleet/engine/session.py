@@ -300,7 +300,7 @@ def _close_run(
     if outcome is not None and outcome.breach_reason:
         notes.append(f"rollout policy breached: {outcome.breach_reason} ({plan.rollout.on_breach})")
     if outcome is not None and outcome.awaiting_approval is not None:
-        notes.append(f"waiting for approval after wave {outcome.awaiting_approval}: "
+        notes.append(f"waiting for approval after wave {outcome.awaiting_approval + 1}: "
                      "`fleet resume RUN_DIR --approve` continues")
     if outcome is not None and plan.origins:
         # Resource Graph lags ARM: say where the inventory's status and preflight disagreed.

@@ -19,7 +19,7 @@ def plan_summary(plan: Plan) -> str:
     for wave in plan.waves:
         subs = Counter(m.subscription_id for m in wave.machines)
         lines.append(
-            f"  wave {wave.index} ({wave.label}): {len(wave.machines)} machine(s) "
+            f"  wave {wave.index + 1}/{len(plan.waves)} [{wave.label}]: {len(wave.machines)} machine(s) "
             f"in {len(subs)} subscription(s)"
         )
     policy = plan.rollout

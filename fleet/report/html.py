@@ -95,7 +95,7 @@ def _timeline(record: RunRecord) -> str:
         width = ((end or t1) - start).total_seconds() / span * 100
         title = _wave_title(wave)
         lanes.append(
-            f'<div class="lane"><span class="label">wave {wave.index}</span><div class="track">'
+            f'<div class="lane"><span class="label">{_wave_name(wave.index)}</span><div class="track">'
             f'<div class="bar {_e(wave.state)}" style="left:{left:.2f}%;width:{max(width, 0.2):.2f}%"'
             f' title="{title}"></div></div></div>'
         )
@@ -104,7 +104,7 @@ def _timeline(record: RunRecord) -> str:
 
 def _wave_title(wave: WaveRecord) -> str:
     took = format_duration(duration_s(wave.started_at, wave.ended_at))
-    return _e(f"wave {wave.index}: {wave.machines} machines, {wave.state}, {took}")
+    return _e(f"{_wave_name(wave.index)}: {wave.machines} machines, {wave.state}, {took}")
 
 
 def _group(group: OutputGroup) -> str:
@@ -140,7 +140,7 @@ def _row(result: JobResult) -> str:
         f'<td title="{_e(m.resource_id)}">{_e(m.name)}<br><span class="muted">'
         f"{_e(m.subscription_id)} / {_e(m.resource_group)}</span></td>"
         f"<td>{_e(result.step)}{' (rollback)' if result.rollback else ''}</td>"
-        f'<td class="num">{result.wave}</td><td>{_badge(result.state.value)}</td>'
+        f'<td class="num">{result.wave + 1}</td><td>{_badge(result.state.value)}</td>'
         f'<td class="num">{_e(exit_code)}</td>'
         f'<td class="num">{_e(format_duration(duration_s(result.started_at, result.ended_at)))}</td>'
         f'<td class="num">{result.attempts}</td><td class="num">{result.output.size_bytes}</td>'
@@ -201,3 +201,8 @@ def render_html(record: RunRecord) -> str:
         f"</main><script>{_JS}</script></body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _wave_name(index: int) -> str:
+    """Waves are numbered from 1 for people (the JSON keeps the 0-based index)."""
+    return "rollback" if index < 0 else f"wave {index + 1}"

@@ -58,7 +58,7 @@ def _row(result: JobResult) -> str:
     cells = [
         result.machine.name,
         result.step + (" (rollback)" if result.rollback else ""),
-        result.wave,
+        result.wave + 1,
         result.state.value,
         "-" if result.exit_code is None else result.exit_code,
         format_duration(duration_s(result.started_at, result.ended_at)),
@@ -102,7 +102,7 @@ def render_markdown(record: RunRecord) -> str:
         out += ["## Waves", "", "| wave | machines | state | started | took |", "|---:|---:|---|---|---:|"]
         for w in record.waves:
             took = format_duration(duration_s(w.started_at, w.ended_at))
-            out.append(f"| {w.index} | {w.machines} | {md_cell(w.state)} | {md_cell(w.started_at or '-')} | {took} |")
+            out.append(f"| {'rollback' if w.index < 0 else w.index + 1} | {w.machines} | {md_cell(w.state)} | {md_cell(w.started_at or '-')} | {took} |")
         out.append("")
     groups = output_groups(record.results)
     if groups:
