@@ -10,6 +10,7 @@ import click
 
 from fleet.commands.common import guarded, run_async
 from fleet.commands.inventory import SourceOptions, arm_options, load_for_command, source_options
+from fleet.plan.limitfile import expand_limit
 
 __all__ = ["plan"]
 
@@ -52,7 +53,7 @@ def plan(playbook: Path, inventory_path: Path | None, limit: str | None,
         result = build_plan(
             playbook_path=playbook,
             inventory=inventory,
-            limit=limit,
+            limit=expand_limit(limit),
             extra_vars=parse_extra_vars(extra_vars),
             run_id=run_id or new_run_id(datetime.now(UTC)),
             seed=seed,

@@ -14,6 +14,7 @@ from fleet.commands.inventory import source_options
 from fleet.engine.options import EngineOptions
 from fleet.engine.session import Connection
 from fleet.errors import UsageError
+from fleet.plan.limitfile import expand_limit
 
 __all__ = ["connection_options", "run"]
 
@@ -143,7 +144,7 @@ def _plan(kw: dict[str, Any]) -> tuple[Any, dict[str, str]]:
     plan = build_plan(
         playbook_path=playbook_path,
         inventory=inventory,
-        limit=kw["limit"],
+        limit=expand_limit(kw["limit"]),
         extra_vars=extra_vars,
         run_id=kw["run_id"] or new_run_id(datetime.now(UTC)),
         seed=kw["seed"],

@@ -12,6 +12,7 @@ import click
 from fleet.engine.session import Connection
 from fleet.errors import RunFolderError
 from fleet.journal import Journal
+from fleet.plan.limitfile import expand_limit
 
 __all__ = ["open_meta", "rebuild_plan", "reconnect_options", "reconnection"]
 
@@ -97,7 +98,7 @@ def rebuild_plan(meta: dict[str, str], connection: Connection) -> Any:
     return build_plan(
         playbook_path=playbook,
         inventory=loaded,
-        limit=meta.get("input_limit") or None,
+        limit=expand_limit(meta.get("input_limit") or None),
         extra_vars=extra_vars,
         run_id=meta["run_id"],
         seed=seed,

@@ -11,6 +11,7 @@ import click
 
 from fleet.commands.common import guarded, run_async
 from fleet.commands.run import connection_options, make_connection
+from fleet.plan.limitfile import expand_limit
 
 __all__ = ["sweep"]
 
@@ -87,7 +88,7 @@ def _plan(kw: dict[str, Any]) -> Any:
     return build_sweep(
         playbook_path=Path(kw["playbook"]),
         inventory=load_inventory(Path(kw["inventory_path"])),
-        limit=kw["limit"],
+        limit=expand_limit(kw["limit"]),
         extra_vars=parse_extra_vars(kw["extra_vars"]),
         run_id=kw["run_id"] or new_run_id(datetime.now(UTC)),
         seed=kw["seed"],

@@ -31,7 +31,7 @@ from fleet.failpoints import Failpoints
 from fleet.journal import Journal, job_key, utc_now
 from fleet.plan.model import Plan, SecretRef
 from fleet.runlock import RunLock
-from fleet.types import MachineRef, RunRecord
+from fleet.types import JobState, MachineRef, RunRecord
 
 __all__ = ["Connection", "execute_plan", "output_dirs", "prepare_run_dir"]
 
@@ -325,10 +325,22 @@ def _close_run(
         )
         save_run_meta(journal, record)
         write_reports(run_dir, record)
+        _write_retry_file(run_dir, record)
     except (OSError, sqlite3.Error, FleetError):
         record = build_record(journal, status="interrupted", exit_code=EXIT_INTERRUPTED)
     return record
     return record
+
+
+def _write_retry_file(run_dir: Path, record: RunRecord) -> None:
+    """``retry.txt``: the machines that did not succeed, for ``--limit @RUN_DIR/retry.txt``."""
+    failed = sorted({
+        r.machine.name for r in record.results
+        if not r.rollback and r.state != JobState.SUCCEEDED
+        and not (r.state == JobState.SKIPPED and (r.reason or "").startswith("when:"))
+    })
+    body = "".join(f"{name}\n" for name in failed)
+    _write_private(run_dir / "retry.txt", f"# machines of run {record.run_id} that did not succeed\n" + body)
 
 
 async def _watch_cancel(journal: Journal, rollout: Rollout) -> None:

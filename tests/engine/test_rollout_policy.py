@@ -90,6 +90,8 @@ async def test_breach_runs_rollback_on_machines_that_ran_and_rollback_failure_is
     record = await go(sim, tmp_path, azurite, plan)
     assert record.status == "halted"
     assert by_state(record) == {JobState.SUCCEEDED: 2, JobState.FAILED: 2, JobState.SKIPPED: 2}
+    retry = (tmp_path / "run" / "retry.txt").read_text().splitlines()
+    assert retry[0].startswith("#") and sorted(n[-4:] for n in retry[1:]) == ["0003", "0004", "0005", "0006"]
     rollback = {r.machine.name[-4:]: r.state for r in record.results if r.rollback}
     assert rollback["0001"] == rollback["0002"] == rollback["0003"] == JobState.SUCCEEDED
     assert rollback["0004"] == JobState.FAILED  # rollback that itself fails is reported
