@@ -3,15 +3,19 @@
 One bucket per (subscription, kind), kind being ``read``, ``write`` or ``delete``, seeded from
 ARM's documented defaults and corrected downwards from every response's
 ``x-ms-ratelimit-remaining-subscription-<kind>s`` header, so fleet slows down before ARM
-answers 429. A 429 pauses its whole bucket for ``Retry-After`` once, however many callers saw
-it, and the bucket restarts nearly empty so waiting callers trickle out instead of stampeding.
-``ConcurrencyController`` adapts how many jobs the engine keeps in flight (AIMD).
+answers 429. The write bucket keeps a small reserve of tokens unspent: requests reach ARM a little
+jittered, so a client that spends exactly ARM's rate drifts onto ARM's empty bucket now and then
+(two write 429s in a 1,000-machine run, bench/RESULTS.md); the reserve costs ``reserve / rate``
+seconds once per run. A 429 pauses its whole bucket for ``Retry-After`` once, however many
+callers saw it, and the bucket restarts nearly empty so waiting callers trickle out instead of
+stampeding. ``ConcurrencyController`` adapts how many jobs the engine keeps in flight (AIMD).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
@@ -37,11 +41,19 @@ _EPSILON = 1e-9
 class BucketLimits:
     burst: float
     per_s: float
+    reserve: float = 0.0  # tokens never spent, against drift from ARM's own bucket
 
 
 @dataclass(frozen=True, slots=True)
 class AimdPolicy:
-    """Additive increase (``increase`` per window of successes), multiplicative decrease."""
+    """Additive increase (``increase`` per window of successes), multiplicative decrease.
+
+    A decrease needs ``decrease_after`` 429s within ``decrease_cooldown_s``: the client's buckets
+    already pace requests to ARM's rate, so one or two stray 429s are drift between the two
+    buckets (the bucket pause absorbs them), while overload shows as 429s that keep coming.
+    Halving on a stray 429 cost ~10 s of a 174 s run at N = 1,000: additive increase does not
+    win 250 slots back within a run.
+    """
 
     initial: int = 500  # start unconstrained: the buckets prevent 429s, AIMD reacts to them
     minimum: int = 1
@@ -49,6 +61,7 @@ class AimdPolicy:
     increase: float = 1.0
     decrease_factor: float = 0.5
     decrease_cooldown_s: float = 5.0  # one burst of 429s is one decrease, not fifty
+    decrease_after: int = 3  # 429s within the cooldown window before a decrease
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +69,11 @@ class ArmLimits:
     """Per-subscription bucket sizes and refill rates (ARM's public-cloud defaults, per
     principal) and the concurrency policy. Lower them for trial subscriptions or sharing."""
 
+    # Writes pace the whole run at ARM's refill rate, so they ride the edge of ARM's bucket:
+    # they keep a reserve. Reads are budgeted below ARM's rate by the poll schedule, and a
+    # stray delete 429 only delays a cleanup.
     reads: BucketLimits = BucketLimits(burst=250, per_s=25)
-    writes: BucketLimits = BucketLimits(burst=200, per_s=10)
+    writes: BucketLimits = BucketLimits(burst=200, per_s=10, reserve=2)
     deletes: BucketLimits = BucketLimits(burst=200, per_s=10)
     concurrency: AimdPolicy = field(default_factory=AimdPolicy)
 
@@ -72,6 +88,8 @@ class TokenBucket:
     def __init__(self, limits: BucketLimits, clock: Clock) -> None:
         self.capacity = float(limits.burst)
         self.rate_per_s = float(limits.per_s)
+        # Never more than the bucket can hold, or it would never serve anyone.
+        self.reserve = max(0.0, min(float(limits.reserve), self.capacity - 1.0))
         self._clock = clock
         self._tokens = self.capacity
         self._updated = clock.now()
@@ -96,9 +114,10 @@ class TokenBucket:
         if now < self.paused_until:
             return self.paused_until - now
         self._refill(now)
-        if self._tokens >= 1.0 - _EPSILON:
+        need = 1.0 + self.reserve
+        if self._tokens >= need - _EPSILON:
             return 0.0
-        return (1.0 - self._tokens) / self.rate_per_s
+        return (need - self._tokens) / self.rate_per_s
 
     def try_take(self) -> bool:
         if self.wait_s() > 0.0:
@@ -126,9 +145,9 @@ class TokenBucket:
         if until <= self.paused_until:
             return False
         self.paused_until = until
-        # Restart with a single token when the pause ends: the callers held back by the
-        # pause then leave one by one at the refill rate, not all at once.
-        self._tokens = 1.0
+        # Restart with a single spendable token when the pause ends: the callers held back
+        # by the pause then leave one by one at the refill rate, not all at once.
+        self._tokens = 1.0 + self.reserve
         self._updated = until
         return True
 
@@ -176,6 +195,7 @@ class ConcurrencyController:
         self._limit = float(max(policy.minimum, min(policy.maximum, policy.initial)))
         self._ceiling = float(policy.maximum)
         self._last_decrease = float("-inf")
+        self._recent: deque[float] = deque()  # times of the 429s not yet acted on
         self._in_flight = 0
         self._changed = asyncio.Condition()
         self.decreases = 0
@@ -199,11 +219,19 @@ class ConcurrencyController:
         self._limit = min(self._ceiling, self._limit + self._policy.increase / self._limit)
 
     def on_throttle(self) -> bool:
-        """Shrink the limit unless it was shrunk within the cooldown; True if it shrank."""
+        """Count a 429; shrink the limit once ``decrease_after`` of them fell within the
+        cooldown window, unless it was shrunk within the cooldown. True if it shrank."""
         now = self._clock.now()
-        if now - self._last_decrease < self._policy.decrease_cooldown_s:
+        window = self._policy.decrease_cooldown_s
+        self._recent.append(now)
+        while self._recent and now - self._recent[0] > window:
+            self._recent.popleft()
+        if len(self._recent) < max(1, self._policy.decrease_after):
+            return False
+        if now - self._last_decrease < window:
             return False
         self._last_decrease = now
+        self._recent.clear()
         self._limit = max(float(self._policy.minimum), self._limit * self._policy.decrease_factor)
         self.decreases += 1
         return True

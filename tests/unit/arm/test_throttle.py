@@ -82,7 +82,8 @@ def test_pause_blocks_the_bucket_and_is_not_stacked() -> None:
 def test_aimd_decreases_once_per_cooldown_and_recovers_additively() -> None:
     clock = FakeClock()
     ctl = ConcurrencyController(
-        AimdPolicy(initial=40, minimum=2, maximum=50, decrease_cooldown_s=5), clock
+        AimdPolicy(initial=40, minimum=2, maximum=50, decrease_cooldown_s=5, decrease_after=1),
+        clock,
     )
     assert ctl.on_throttle() is True
     assert ctl.limit == 20
@@ -129,8 +130,51 @@ def test_cap_bounds_the_limit_so_the_first_decrease_bites() -> None:
     assert ctl.limit == 500  # unconstrained until ARM throttles
     ctl.cap(20)
     assert ctl.limit == 20
-    ctl.on_throttle()
+    for _ in range(3):  # a burst of 429s: overload, not drift
+        ctl.on_throttle()
     assert ctl.limit == 10
     for _ in range(10_000):
         ctl.on_success()
     assert ctl.limit == 20  # recovers up to the cap, not beyond
+
+
+def test_reserve_is_never_spent_and_costs_reserve_over_rate_once() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(BucketLimits(burst=10, per_s=10, reserve=2), clock)
+    assert sum(bucket.try_take() for _ in range(20)) == 8  # the burst less the reserve
+    assert bucket.tokens == pytest.approx(2)
+    assert bucket.wait_s() == pytest.approx(0.1)  # then exactly the refill rate
+    clock.t += 0.1
+    assert bucket.try_take() and not bucket.try_take()
+
+
+def test_reserve_cannot_make_a_tiny_bucket_unusable() -> None:
+    bucket = TokenBucket(BucketLimits(burst=1, per_s=1, reserve=5), FakeClock())
+    assert bucket.try_take()
+
+
+def test_pause_restarts_with_one_spendable_token_above_the_reserve() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(BucketLimits(burst=200, per_s=10, reserve=2), clock)
+    bucket.pause(1.0)
+    clock.t += 1.0
+    assert bucket.try_take() and not bucket.try_take()
+    assert bucket.wait_s() == pytest.approx(0.1)
+
+
+def test_stray_429s_do_not_halve_concurrency_but_a_burst_does() -> None:
+    clock = FakeClock()
+    ctl = ConcurrencyController(AimdPolicy(initial=500, decrease_cooldown_s=5), clock)
+    assert ctl.on_throttle() is False  # drift between ARM's bucket and ours
+    clock.t += 1
+    assert ctl.on_throttle() is False
+    clock.t += 30  # long after: the two strays are forgotten
+    assert ctl.on_throttle() is False
+    assert ctl.limit == 500
+    clock.t += 0.5
+    assert ctl.on_throttle() is False
+    clock.t += 0.5
+    assert ctl.on_throttle() is True  # three within the window: overload
+    assert ctl.limit == 250
+    assert ctl.on_throttle() is False and ctl.on_throttle() is False  # same burst
+    assert ctl.limit == 250
