@@ -115,6 +115,7 @@ def run_one(
     profile: Path,
     workdir: Path,
     lower_bound: float,
+    cprofile: bool = False,
 ) -> Row:
     workdir.mkdir(parents=True, exist_ok=True)
     sim = SimProcess(
@@ -141,6 +142,8 @@ def run_one(
                     argv = [PYTHON, "-m", "bench.fleet_driver", str(playbook), "-i",
                             str(sim.inventory), "--run-dir", str(run_dir),
                             "--time-scale", repr(time_scale)]  # fmt: skip
+                if cprofile:  # the client under the stdlib profiler (slower: not for the table)
+                    argv[1:1] = ["-m", "cProfile", "-o", str(workdir / "fleet.prof")]
                 usage = run_child(argv, env=env, log=log, cwd=REPO, timeout_s=timeout_s)
                 collected, makespan = _fleet_result(run_dir)
             else:
@@ -217,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, default=HERE / "profiles" / "arm-real.yaml")
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "work")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "work" / "results.jsonl")
+    parser.add_argument("--cprofile", action="store_true",
+                        help="run fleet under cProfile (WORKDIR/fleet.prof); its row is not comparable")
     args = parser.parse_args(argv)
     contenders = [c for c in args.contenders.split(",") if c]
     for c in contenders:
@@ -234,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                 contender, machines=size, concurrency=args.concurrency,
                 time_scale=args.time_scale, seed=args.seed, profile=args.profile,
                 workdir=args.workdir / f"{size}-{contender}-{stamp}", lower_bound=bound,
+                cprofile=args.cprofile and contender == "fleet",
             )  # fmt: skip
             print(row.markdown(), flush=True)
             with args.out.open("a", encoding="utf-8") as out:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 from dataclasses import dataclass
+from typing import Any
 
-from fleet.engine.adaptive_poller import PollScheduler as AdaptivePollScheduler
 from fleet.engine.options import PollPolicy
 from fleet.engine.poller import PollScheduler
+from fleet.errors import ArmError
 
 
 class VirtualClock:
@@ -96,7 +98,7 @@ async def test_vanished_run_command() -> None:
 async def test_only_scouts_poll_before_the_median_is_known() -> None:
     clock = VirtualClock()
     policy = PollPolicy(first_poll_s=1, min_interval_s=1, scout_every=10, read_budget_per_s=1000)
-    poller = AdaptivePollScheduler(clock, policy)
+    poller = PollScheduler(clock, policy)
     logs: list[list[float]] = [[] for _ in range(40)]
     outcomes = await asyncio.gather(
         *(poller.wait(machine(clock, 20, logs[i]), deadline=1000) for i in range(40))
@@ -114,7 +116,7 @@ async def test_tail_job_is_seen_done_within_the_lag_fraction() -> None:
     clock = VirtualClock()
     policy = PollPolicy(first_poll_s=1, min_interval_s=0.5, lag_fraction=0.15,
                         read_budget_per_s=1000)  # fmt: skip
-    poller = AdaptivePollScheduler(clock, policy)
+    poller = PollScheduler(clock, policy)
     logs: list[list[float]] = [[] for _ in range(30)]
     done_at = [10.0] * 29 + [200.0]  # one long-tail job
     outcomes = await asyncio.gather(
@@ -124,3 +126,67 @@ async def test_tail_job_is_seen_done_within_the_lag_fraction() -> None:
     assert all(o.terminal for o in outcomes)
     seen_done = logs[-1][-1]
     assert 200 <= seen_done <= 200 * 1.15 + 1e-6
+
+
+@dataclass
+class OwnView(View):
+    owner: int = -1
+
+
+async def test_every_job_is_resolved_with_its_own_view() -> None:
+    """Many jobs, GET errors, deadlines and out-of-order answers: an outcome only ever carries
+    a view its own fetch returned (never a neighbour's)."""
+    clock = VirtualClock()
+    rng = random.Random(7)
+    policy = PollPolicy(first_poll_s=1, min_interval_s=0.5, read_budget_per_s=50)
+    poller = PollScheduler(clock, policy)
+
+    def job(i: int, done_at: float) -> Any:
+        async def fetch() -> OwnView:
+            for _ in range(rng.randint(0, 3)):  # answers arrive out of order
+                await asyncio.sleep(0)
+            if rng.random() < 0.1:
+                raise ArmError("transient")
+            return OwnView("Succeeded" if clock.now() >= done_at else "Running", owner=i)
+
+        return fetch
+
+    done_at = [rng.lognormvariate(3, 0.6) for _ in range(300)]
+    deadlines = [rng.choice([60.0, 10_000.0]) for _ in range(300)]
+    outcomes = await asyncio.gather(
+        *(poller.wait(job(i, done_at[i]), deadline=deadlines[i]) for i in range(300))
+    )
+    await poller.aclose()
+    for i, outcome in enumerate(outcomes):
+        assert outcome.view is None or outcome.view.owner == i
+        if outcome.terminal:
+            assert outcome.view.owner == i
+        else:  # only a job with the short deadline may end without a verdict
+            assert deadlines[i] == 60.0
+    assert sum(o.terminal for o in outcomes) > 250
+
+
+async def test_a_job_cancelled_during_its_get_leaves_no_failed_poll_task() -> None:
+    """Abort or Ctrl-C cancels a job while its GET is on the wire: the answer is dropped, not
+    set on the cancelled future (InvalidStateError in a task nobody awaits)."""
+    clock = VirtualClock()
+    poller = PollScheduler(clock, PollPolicy(first_poll_s=1))
+    sent, answer = asyncio.Event(), asyncio.Event()
+
+    async def fetch() -> View:
+        sent.set()
+        await answer.wait()
+        return View("Succeeded")
+
+    waiting = asyncio.ensure_future(poller.wait(fetch, deadline=100))
+    await sent.wait()
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+    # The task that sent the GET (not the schedule's own loop, which runs until aclose).
+    polls = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()
+             and t.get_name() != "fleet-poller"]  # fmt: skip
+    assert polls
+    answer.set()
+    results = await asyncio.gather(*polls, return_exceptions=True)
+    await poller.aclose()
+    assert [r for r in results if isinstance(r, BaseException)] == []
