@@ -4,7 +4,10 @@ At ``--time-scale 1`` the harness runs the real ``fleet run`` command instead. W
 simulator (one simulated second takes ``time_scale`` wall seconds) the client's own policies,
 which are in real seconds, must be scaled the same way, or the client would be the bottleneck:
 
-* ARM bucket refill rates are divided by ``time_scale`` (burst sizes unchanged);
+* ARM bucket refill rates are divided by ``time_scale`` (burst sizes unchanged), and so is the
+  write bucket's reserve: it absorbs wall-clock jitter between the client's and ARM's buckets,
+  and the same jitter is 1/time_scale times as many tokens at the scaled rate;
+* the AIMD cooldown (on the ARM client's own wall clock) is multiplied by ``time_scale``;
 * the engine runs on a clock that counts simulated seconds (poll schedule, timeouts);
 * retry backoffs and the Retry-After cap are multiplied by ``time_scale`` (the simulator's
   Retry-After header is in whole simulated seconds, almost always ``1``).
@@ -24,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fleet.arm.retry import RetryPolicy
-from fleet.arm.throttle import ArmLimits
+from fleet.arm.throttle import ArmLimits, BucketLimits
 from fleet.engine.options import EngineOptions, ScaledClock
 from fleet.engine.session import Connection, execute_plan
 from fleet.inventory import load_inventory
@@ -33,11 +36,21 @@ from fleet.plan.build import build_plan, new_run_id
 
 def scaled_limits(time_scale: float) -> ArmLimits:
     base = ArmLimits()
+
+    def scaled(limits: BucketLimits) -> BucketLimits:
+        return dataclasses.replace(
+            limits, per_s=limits.per_s / time_scale, reserve=limits.reserve / time_scale
+        )
+
     return dataclasses.replace(
         base,
-        reads=dataclasses.replace(base.reads, per_s=base.reads.per_s / time_scale),
-        writes=dataclasses.replace(base.writes, per_s=base.writes.per_s / time_scale),
-        deletes=dataclasses.replace(base.deletes, per_s=base.deletes.per_s / time_scale),
+        reads=scaled(base.reads),
+        writes=scaled(base.writes),
+        deletes=scaled(base.deletes),
+        concurrency=dataclasses.replace(
+            base.concurrency,
+            decrease_cooldown_s=base.concurrency.decrease_cooldown_s * time_scale,
+        ),
     )
 
 
