@@ -8,6 +8,7 @@ bodies are stored only as a hash computed without secrets.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -185,12 +186,25 @@ class Journal:
     def close(self) -> None:
         self._db.close()
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One transaction. Disk full or a read-only folder: it rolls back (the journal stays
+        intact) and the run stops, resumable."""
+        try:
+            with self._db:
+                yield
+        except sqlite3.OperationalError as error:
+            raise RunStoppedError(
+                f"{self.path}: cannot write the journal ({error}); free space or fix "
+                "permissions, then `fleet resume`"
+            ) from error
+
     # -- meta ------------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
         return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
 
     def set_meta(self, **values: str) -> None:
-        with self._db:
+        with self._writing():
             self._db.executemany(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", values.items()
             )
@@ -198,7 +212,7 @@ class Journal:
     # -- jobs ------------------------------------------------------------------------------
     def add_jobs(self, rows: list[tuple[MachineRef, str, int, int, bool, str, str]]) -> None:
         """Register planned jobs: (machine, step, step_index, wave, rollback, name, request_sha)."""
-        with self._db:
+        with self._writing():
             self._db.executemany(
                 "INSERT OR IGNORE INTO jobs(job_key, machine_json, step, step_index, wave, rollback,"
                 " run_command_name, request_sha256, state) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -222,27 +236,20 @@ class Journal:
         """Record a transition and update the job row in one transaction (durable on return)."""
         columns = _columns({"state": state, **fields})
         assignments = ", ".join(f"{c} = ?" for c in columns)
-        try:
-            with self._db:
-                self._db.execute(
-                    f"UPDATE jobs SET {assignments} WHERE job_key = ?", [*columns.values(), key]
-                )
-                self._db.execute(
-                    "INSERT INTO transitions(job_key, at, state, detail) VALUES (?, ?, ?, ?)",
-                    (key, utc_now(), state.value, detail),
-                )
-        except sqlite3.OperationalError as error:
-            # Disk full, read-only folder: the transaction rolled back, the journal is intact.
-            raise RunStoppedError(
-                f"{self.path}: cannot write the journal ({error}); free space or fix "
-                "permissions, then `fleet resume`"
-            ) from error
+        with self._writing():
+            self._db.execute(
+                f"UPDATE jobs SET {assignments} WHERE job_key = ?", [*columns.values(), key]
+            )
+            self._db.execute(
+                "INSERT INTO transitions(job_key, at, state, detail) VALUES (?, ?, ?, ?)",
+                (key, utc_now(), state.value, detail),
+            )
 
     def update_job(self, key: str, **fields: Any) -> None:
         """Update a job's fields without a state change (e.g. outputs kept after a timeout)."""
         columns = _columns(fields)
         assignments = ", ".join(f"{c} = ?" for c in columns)
-        with self._db:
+        with self._writing():
             self._db.execute(
                 f"UPDATE jobs SET {assignments} WHERE job_key = ?", [*columns.values(), key]
             )
@@ -250,7 +257,7 @@ class Journal:
     def bump(self, key: str, column: str, by: int = 1) -> None:
         if column not in ("polls", "attempts"):
             raise ValueError(column)
-        with self._db:
+        with self._writing():
             self._db.execute(f"UPDATE jobs SET {column} = {column} + ? WHERE job_key = ?", (by, key))
 
     def jobs(self) -> Iterator[JobRow]:
@@ -297,7 +304,7 @@ class Journal:
         return None
 
     def mark_cleaned(self, key: str) -> None:
-        with self._db:
+        with self._writing():
             self._db.execute("UPDATE jobs SET cleaned = 1 WHERE job_key = ?", (key,))
 
     def uncleaned(self) -> list[JobRow]:
@@ -318,7 +325,7 @@ class Journal:
 
     # -- waves -----------------------------------------------------------------------------
     def set_wave(self, wave: int, label: str, machines: int, state: str, **times: str) -> None:
-        with self._db:
+        with self._writing():
             self._db.execute(
                 "INSERT INTO waves(wave, label, machines, state) VALUES (?,?,?,?)"
                 " ON CONFLICT(wave) DO UPDATE SET state = excluded.state",

@@ -10,17 +10,18 @@ their own budget and never count as failures.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleet.engine.classify import evaluate_when
+from fleet.engine.amounts import resolve_amount
 from fleet.engine.events import Observer, RunEvent, WaveEvent
 from fleet.engine.jobs import JobRunner
 from fleet.engine.options import Clock, EngineOptions
 from fleet.engine.preflight import preflight
+from fleet.engine.rollback import run_rollback
+from fleet.engine.steps import machine_state, run_machine
 from fleet.errors import RunStoppedError
 from fleet.failpoints import Failpoints
 from fleet.journal import Journal, job_key, utc_now
@@ -28,16 +29,6 @@ from fleet.plan.model import Job, Plan, RolloutPolicy
 from fleet.types import JobState, MachineRef
 
 __all__ = ["Rollout", "RolloutOutcome", "resolve_amount"]
-
-
-def resolve_amount(value: str | int | None, base: int, *, minimum: int = 0) -> int | None:
-    """``"10%"`` of ``base`` rounded down (at least ``minimum``), or a plain count."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    if text.endswith("%"):
-        return max(minimum, math.floor(float(text[:-1]) * base / 100))
-    return max(minimum, int(text))
 
 
 Approver = Callable[[int, str], Awaitable[bool]]
@@ -186,7 +177,7 @@ class Rollout:
             if row is None or not row.state.terminal:
                 return None
             states.append(row)
-        return _machine_state([row.state for row in states])
+        return machine_state([row.state for row in states])
 
     def _untouched(self, machine: MachineRef) -> bool:
         rows = [self._journal.job(job_key(j.machine, j.step)) for j in self._jobs[machine.key]]
@@ -322,33 +313,7 @@ class Rollout:
 
     # -- one machine: its steps in order ---------------------------------------------------
     async def _machine(self, machine: MachineRef) -> JobState:
-        results: dict[str, dict[str, Any]] = {}
-        states: list[JobState] = []
-        blocked_by: str | None = None
-        for job in self._jobs[machine.key]:
-            row = self._journal.job(job_key(job.machine, job.step))
-            if row is not None and row.state.terminal:  # done before a restart
-                state = row.state
-            elif job.when:
-                try:
-                    go = evaluate_when(job.when, {"steps": results, "previous": _last(results)})
-                except ValueError as error:
-                    state = self._runner.mark(job, JobState.ERROR, str(error))
-                else:
-                    state = (
-                        await self._runner.run(job)
-                        if go
-                        else self._runner.skip(job, f"when: {job.when} is false")
-                    )
-            elif blocked_by is not None:
-                state = self._runner.skip(job, f"step {blocked_by!r} did not succeed")
-            else:
-                state = await self._runner.run(job)
-            results[job.step] = _result(state)
-            states.append(state)
-            if state not in (JobState.SUCCEEDED, JobState.SKIPPED) and blocked_by is None:
-                blocked_by = job.step
-        return _machine_state(states)
+        return await run_machine(self._jobs[machine.key], journal=self._journal, runner=self._runner)
 
     # -- budgets ---------------------------------------------------------------------------
     def _counts_as_failure(self, state: JobState) -> bool:
@@ -357,24 +322,25 @@ class Rollout:
         return state.is_failure or (state == JobState.CANCELED and self.outcome.stopped is None)
 
     def _check_failures(self, in_wave: int, wave_size: int) -> None:
-        if self.outcome.breached:
-            return
-        per_wave = self._policy.failures_per == "wave"
-        base = wave_size if per_wave else self._total
-        budget = resolve_amount(self._policy.max_failures, base)
-        count = in_wave if per_wave else self._failures_run
-        if budget is not None and count > budget:
-            self._breach(f"{count} failed machine(s) exceed the failure budget of {budget}")
+        self._check_budget("failed", self._policy.max_failures, in_wave, self._failures_run, wave_size)
 
     def _check_unreachable(self, in_wave: int, wave_size: int) -> None:
+        self._check_budget(
+            "unreachable", self._policy.max_unreachable, in_wave, self._unreachable_run, wave_size
+        )
+
+    def _check_budget(
+        self, what: str, budget_value: str | None, in_wave: int, in_run: int, wave_size: int
+    ) -> None:
+        """A budget trips when its count *exceeds* it; its base is the wave or the run."""
         if self.outcome.breached:
             return
         per_wave = self._policy.failures_per == "wave"
-        base = wave_size if per_wave else self._total
-        budget = resolve_amount(self._policy.max_unreachable, base)
-        count = in_wave if per_wave else self._unreachable_run
+        budget = resolve_amount(budget_value, wave_size if per_wave else self._total)
+        count = in_wave if per_wave else in_run
         if budget is not None and count > budget:
-            self._breach(f"{count} unreachable machine(s) exceed the unreachable budget of {budget}")
+            kind = "failure" if what == "failed" else what
+            self._breach(f"{count} {what} machine(s) exceed the {kind} budget of {budget}")
 
     def _breach(self, reason: str) -> None:
         self.outcome.breached = True
@@ -383,48 +349,15 @@ class Rollout:
         self._emit(RunEvent(f"rollout policy breached: {reason}; action: {action}", "warning"))
 
     # -- rollback and cleanup --------------------------------------------------------------
+    async def _run_rollback(self) -> None:
+        await run_rollback(
+            self._plan, self._rollback, self.outcome.machine_states, ran=self._ran,
+            runner=self._runner, journal=self._journal, emit=self._emit,
+        )
+
     def _ran(self, machine: MachineRef) -> bool:
         rows = [self._journal.job(job_key(j.machine, j.step)) for j in self._jobs[machine.key]]
         return any(row is not None and row.attempts > 0 for row in rows)
-
-    async def _run_rollback(self) -> None:
-        targets = self._policy.rollback_targets
-        chosen: list[MachineRef] = []
-        for wave in self._plan.waves:
-            for machine in wave.machines:
-                state = self.outcome.machine_states.get(machine.key)
-                ran = self._ran(machine)
-                if (
-                    (targets == "ran" and ran)
-                    or (targets == "failed" and ran and state is not None and state.is_failure)
-                    or (targets == "succeeded" and state == JobState.SUCCEEDED)
-                ):
-                    chosen.append(machine)
-        self._emit(RunEvent(f"rolling back {len(chosen)} machine(s)", "warning"))
-        self._journal.set_wave(-1, "rollback", len(chosen), "running", started_at=utc_now())
-        self._emit(WaveEvent(-1, "rollback", len(chosen), "started"))
-        window = resolve_amount(self._policy.max_concurrency, max(1, len(chosen)), minimum=1) or 1
-        semaphore = asyncio.Semaphore(window)
-
-        async def one(machine: MachineRef) -> None:
-            async with semaphore:
-                blocked = False
-                for job in self._rollback[machine.key]:
-                    if blocked:
-                        self._runner.skip(job, "an earlier rollback step did not succeed")
-                        continue
-                    if await self._runner.run(job) != JobState.SUCCEEDED:
-                        blocked = True
-
-        await asyncio.gather(*(one(m) for m in chosen))
-        chosen_keys = {m.key for m in chosen}
-        for job in self._plan.rollback_jobs:
-            if job.machine.key not in chosen_keys:
-                row = self._journal.job(job_key(job.machine, job.step, True))
-                if row is not None and row.state == JobState.PENDING:
-                    self._runner.skip(job, "not a rollback target")
-        self._journal.set_wave(-1, "rollback", len(chosen), "done", ended_at=utc_now())
-        self._emit(WaveEvent(-1, "rollback", len(chosen), "done"))
 
     async def _cleanup_orphans(self) -> None:
         """Run commands of finished jobs that a crash left undeleted (between journaling the
@@ -434,27 +367,3 @@ class Rollout:
         by_key = {job_key(j.machine, j.step, j.rollback): j for j in (*self._plan.jobs, *self._plan.rollback_jobs)}
         orphans = [by_key[row.job_key] for row in self._journal.uncleaned() if row.job_key in by_key]
         await asyncio.gather(*(self._runner.cleanup(job) for job in orphans))
-
-
-def _machine_state(states: Sequence[JobState]) -> JobState:
-    if any(s == JobState.UNREACHABLE for s in states):
-        return JobState.UNREACHABLE
-    for state in states:
-        if state not in (JobState.SUCCEEDED, JobState.SKIPPED):
-            return state
-    if states and all(s == JobState.SKIPPED for s in states):
-        return JobState.SKIPPED
-    return JobState.SUCCEEDED
-
-
-def _result(state: JobState) -> dict[str, Any]:
-    return {
-        "state": state.value,
-        "succeeded": state == JobState.SUCCEEDED,
-        "failed": state.is_failure or state == JobState.CANCELED,
-        "skipped": state == JobState.SKIPPED,
-    }
-
-
-def _last(results: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    return next(reversed(results.values()), None) if results else None

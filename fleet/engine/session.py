@@ -11,15 +11,20 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import sqlite3
-import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fleet.engine.control import (
+    handle_interrupts,
+    principal_of,
+    watch_cancel,
+    write_private,
+    write_retry_file,
+)
 from fleet.engine.events import Event, Observer, RunEvent
 from fleet.engine.jobs import JobRunner, request_sha256
 from fleet.engine.options import Clock, EngineOptions, MonotonicClock
@@ -31,11 +36,10 @@ from fleet.failpoints import Failpoints
 from fleet.journal import Journal, job_key, utc_now
 from fleet.plan.model import Plan, SecretRef
 from fleet.runlock import RunLock
-from fleet.types import JobState, MachineRef, RunRecord
+from fleet.types import MachineRef, RunRecord
 
 __all__ = ["Connection", "execute_plan", "output_dirs", "prepare_run_dir"]
 
-CANCEL_CHECK_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +92,6 @@ def prepare_run_dir(run_dir: Path) -> None:
         raise RunFolderError(f"{run_dir}: cannot create the run folder: {error.strerror}") from error
 
 
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-
-
 def _all_jobs(plan: Plan) -> list[Any]:
     return [*plan.jobs, *plan.rollback_jobs]
 
@@ -116,7 +114,7 @@ def _open_journal(
         return journal
     from fleet.plan.render import plan_to_json
 
-    _write_private(run_dir / "plan.json", json.dumps(plan_to_json(plan), indent=2) + "\n")
+    write_private(run_dir / "plan.json", json.dumps(plan_to_json(plan), indent=2) + "\n")
     journal = Journal.create(
         run_dir / "journal.sqlite",
         {
@@ -253,7 +251,7 @@ async def _execute(
             stack.push_async_callback(credential.aclose)
             stack.push_async_callback(poller.aclose)
             if "principal" not in journal.meta():
-                journal.set_meta(principal=await _principal(credential))
+                journal.set_meta(principal=await principal_of(credential))
             storage = await _open_storage(connection, plan.run_id)
             if storage is not None:
                 stack.push_async_callback(storage.aclose)
@@ -277,10 +275,10 @@ async def _execute(
                 plan, arm=arm, runner=runner, journal=journal, clock=clock, options=options,
                 emit=emit, approver=approver, failpoints=failpoints,
             )
-            watcher = asyncio.get_running_loop().create_task(_watch_cancel(journal, rollout))
+            watcher = asyncio.get_running_loop().create_task(watch_cancel(journal, rollout))
             stack.callback(watcher.cancel)
             if handle_signals:
-                stack.enter_context(_signals(rollout))
+                stack.enter_context(handle_interrupts(rollout))
             outcome = await rollout.run()
     finally:
         record = _close_run(plan, journal, run_dir, arm, outcome, storage is not None, connection)
@@ -325,75 +323,11 @@ def _close_run(
         )
         save_run_meta(journal, record)
         write_reports(run_dir, record)
-        _write_retry_file(run_dir, record)
+        write_retry_file(run_dir, record)
     except (OSError, sqlite3.Error, FleetError):
         record = build_record(journal, status="interrupted", exit_code=EXIT_INTERRUPTED)
     return record
     return record
-
-
-def _write_retry_file(run_dir: Path, record: RunRecord) -> None:
-    """``retry.txt``: the machines that did not succeed, for ``--limit @RUN_DIR/retry.txt``."""
-    failed = sorted({
-        r.machine.name for r in record.results
-        if not r.rollback and r.state != JobState.SUCCEEDED
-        and not (r.state == JobState.SKIPPED and (r.reason or "").startswith("when:"))
-    })
-    body = "".join(f"{name}\n" for name in failed)
-    _write_private(run_dir / "retry.txt", f"# machines of run {record.run_id} that did not succeed\n" + body)
-
-
-async def _watch_cancel(journal: Journal, rollout: Rollout) -> None:
-    """``fleet cancel`` from another terminal writes ``cancel_requested`` into the journal."""
-    while True:
-        await asyncio.sleep(CANCEL_CHECK_S)
-        if journal.meta().get("cancel_requested"):
-            rollout.stop("canceled")
-            return
-
-
-@contextlib.contextmanager
-def _signals(rollout: Rollout) -> Any:
-    """Ctrl-C once (or SIGTERM): stop launching, let in-flight jobs finish, exit resumable.
-    Ctrl-C twice: also stop the in-flight jobs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    loop = asyncio.get_running_loop()
-    presses = Counter[str]()
-
-    def on_signal(name: str) -> None:
-        presses[name] += 1
-        rollout.stop("interrupted", stop_in_flight=presses["SIGINT"] >= 2)
-
-    loop.add_signal_handler(signal.SIGINT, on_signal, "SIGINT")
-    loop.add_signal_handler(signal.SIGTERM, on_signal, "SIGTERM")
-    try:
-        yield
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
-        loop.remove_signal_handler(signal.SIGTERM)
-
-
-async def _principal(credential: Any) -> str:
-    """Who is running this, for the audit trail: from the token's claims, never the token."""
-    import base64
-
-    try:
-        token = await credential.get_token()
-    except Exception:  # the run will fail on its first request with a proper error
-        return "unknown"
-    parts = token.split(".")
-    if len(parts) != 3:
-        return "dev" if getattr(credential, "loopback_only", False) else "unknown"
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except ValueError:
-        return "unknown"
-    for claim in ("upn", "unique_name", "preferred_username", "app_displayname", "appid", "oid"):
-        if isinstance(claims.get(claim), str) and claims[claim]:
-            return f"{claim}:{claims[claim]}"
-    return "unknown"
 
 
 async def _open_storage(connection: Connection, run_id: str) -> Any:

@@ -1,0 +1,93 @@
+"""Run control around the engine: Ctrl-C and SIGTERM, `fleet cancel` requests, who runs it,
+and the retry file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from fleet.engine.rollout import Rollout
+from fleet.journal import Journal
+from fleet.types import JobState, RunRecord
+
+__all__ = ["handle_interrupts", "principal_of", "watch_cancel", "write_private", "write_retry_file"]
+
+CANCEL_CHECK_S = 1.0
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a run-folder file readable by its owner only."""
+    fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def write_retry_file(run_dir: Path, record: RunRecord) -> None:
+    """``retry.txt``: the machines that did not succeed, for ``--limit @RUN_DIR/retry.txt``."""
+    failed = sorted({
+        r.machine.name for r in record.results
+        if not r.rollback and r.state != JobState.SUCCEEDED
+        and not (r.state == JobState.SKIPPED and (r.reason or "").startswith("when:"))
+    })
+    body = "".join(f"{name}\n" for name in failed)
+    write_private(run_dir / "retry.txt", f"# machines of run {record.run_id} that did not succeed\n" + body)
+
+
+async def watch_cancel(journal: Journal, rollout: Rollout) -> None:
+    """``fleet cancel`` from another terminal writes ``cancel_requested`` into the journal."""
+    while True:
+        await asyncio.sleep(CANCEL_CHECK_S)
+        if journal.meta().get("cancel_requested"):
+            rollout.stop("canceled")
+            return
+
+
+@contextlib.contextmanager
+def handle_interrupts(rollout: Rollout) -> Any:
+    """Ctrl-C once (or SIGTERM): stop launching, let in-flight jobs finish, exit resumable.
+    Ctrl-C twice: also stop the in-flight jobs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    presses = Counter[str]()
+
+    def on_signal(name: str) -> None:
+        presses[name] += 1
+        rollout.stop("interrupted", stop_in_flight=presses["SIGINT"] >= 2)
+
+    loop.add_signal_handler(signal.SIGINT, on_signal, "SIGINT")
+    loop.add_signal_handler(signal.SIGTERM, on_signal, "SIGTERM")
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def principal_of(credential: Any) -> str:
+    """Who is running this, for the audit trail: from the token's claims, never the token."""
+    import base64
+
+    try:
+        token = await credential.get_token()
+    except Exception:  # the run will fail on its first request with a proper error
+        return "unknown"
+    parts = token.split(".")
+    if len(parts) != 3:
+        return "dev" if getattr(credential, "loopback_only", False) else "unknown"
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return "unknown"
+    for claim in ("upn", "unique_name", "preferred_username", "app_displayname", "appid", "oid"):
+        if isinstance(claims.get(claim), str) and claims[claim]:
+            return f"{claim}:{claims[claim]}"
+    return "unknown"
