@@ -24,7 +24,7 @@ from typing import Any
 from bench.lowerbound import drawn_execution_s, lower_bound_s
 from bench.procs import PYTHON, REPO, ChildUsage, SimProcess, run_child
 
-__all__ = ["CONTENDERS", "Row", "main", "run_one"]
+__all__ = ["CONTENDERS", "Row", "inventory_lower_bound", "main", "run_one"]
 
 HERE = Path(__file__).resolve().parent
 CONTENDERS = ("fleet", "sdk-default", "sdk-tuned")
@@ -114,13 +114,18 @@ def run_one(
     seed: int,
     profile: Path,
     workdir: Path,
-    lower_bound: float,
+    lower_bound: float | None = None,
     cprofile: bool = False,
 ) -> Row:
+    """One contender against a fresh simulator. Without ``lower_bound``, it is computed in
+    the order of the inventory file the simulator wrote (the order both contenders use)."""
     workdir.mkdir(parents=True, exist_ok=True)
     sim = SimProcess(
         machines=machines, profile=profile, time_scale=time_scale, seed=seed, workdir=workdir
     )
+    if lower_bound is None:
+        lower_bound = inventory_lower_bound(sim.inventory, profile, machines=machines,
+                                            seed=seed, concurrency=concurrency)  # fmt: skip
     env = dict(os.environ)
     env.update(
         FLEET_ARM_ENDPOINT=sim.arm_endpoint,
@@ -172,6 +177,17 @@ def run_one(
         sim_usage = sim.stop()
     return _row(contender, machines, concurrency, time_scale, lower_bound, usage, stats,
                 collected, sim_usage, makespan)  # fmt: skip
+
+
+def inventory_lower_bound(
+    inventory: Path, profile: Path, *, machines: int, seed: int, concurrency: int
+) -> float:
+    from fleet.sim.inventory_io import read_inventory
+
+    order = [m.resource_id for m in read_inventory(inventory)]
+    executions = drawn_execution_s(profile, machines=machines, seed=seed, order=order)
+    return lower_bound_s(executions, concurrency=concurrency,
+                         write_burst=WRITE_BURST, write_per_s=WRITE_PER_S)  # fmt: skip
 
 
 def _row(
@@ -230,15 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     print(HEADER, flush=True)
     for size in (int(s) for s in args.sizes.split(",")):
-        executions = drawn_execution_s(args.profile, machines=size, seed=args.seed)
-        bound = lower_bound_s(executions, concurrency=args.concurrency,
-                              write_burst=WRITE_BURST, write_per_s=WRITE_PER_S)  # fmt: skip
         for contender in contenders:
             stamp = time.strftime("%Y%m%dT%H%M%S")
             row = run_one(
                 contender, machines=size, concurrency=args.concurrency,
                 time_scale=args.time_scale, seed=args.seed, profile=args.profile,
-                workdir=args.workdir / f"{size}-{contender}-{stamp}", lower_bound=bound,
+                workdir=args.workdir / f"{size}-{contender}-{stamp}",
                 cprofile=args.cprofile and contender == "fleet",
             )  # fmt: skip
             print(row.markdown(), flush=True)

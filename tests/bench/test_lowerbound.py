@@ -57,3 +57,24 @@ def test_survival_step_function() -> None:
     assert estimate.median() == 2.0
     assert estimate.age_at_survival(0.0) == 4.0
     assert estimate.completions == 4
+
+
+def test_drawn_execution_times_follow_the_given_order() -> None:
+    from fleet.sim.config import SimConfig, load_profile
+    from fleet.sim.server import load_machines
+
+    config = SimConfig(machines=50, seed=0, subscriptions=1, profile=load_profile(PROFILE))
+    ids = [m.resource_id for m in load_machines(config)]
+    generated = drawn_execution_s(PROFILE, machines=50, seed=0)
+    reordered = list(reversed(ids))
+    assert drawn_execution_s(PROFILE, machines=50, seed=0, order=reordered) == generated[::-1]
+    upper = [i.upper() for i in ids]  # resource ids compare case-insensitively, as ARM's do
+    assert drawn_execution_s(PROFILE, machines=50, seed=0, order=upper) == generated
+
+
+def test_the_bound_depends_on_the_dispatch_order() -> None:
+    # A long job dispatched first ends early; the same job dispatched last ends late.
+    runs = [1.0] * 299 + [100.0]
+    late = lower_bound_s(runs, concurrency=1000, write_burst=200, write_per_s=10)
+    early = lower_bound_s(runs[::-1], concurrency=1000, write_burst=200, write_per_s=10)
+    assert late == pytest.approx(10.0 + 100.0) and early == pytest.approx(100.0)
