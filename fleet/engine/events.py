@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from fleet.types import JobState
 
-__all__ = ["Event", "JobEvent", "Observer", "RunEvent", "WaveEvent"]
+__all__ = ["ArmNotice", "Event", "JobEvent", "Observer", "RunEvent", "WaveEvent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,5 +40,14 @@ class RunEvent:
     kind: str = "run"
 
 
-Event = JobEvent | WaveEvent | RunEvent
+@dataclass(frozen=True, slots=True)
+class ArmNotice:
+    """A retry or a throttle pause in the ARM client (URLs already redacted)."""
+
+    what: str  # "retry" | "throttle_pause"
+    detail: str
+    kind: str = "arm"
+
+
+Event = JobEvent | WaveEvent | RunEvent | ArmNotice
 Observer = Callable[[Event], None]

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
-from fleet.engine.events import Event, JobEvent, RunEvent, WaveEvent
+from fleet.engine.events import ArmNotice, Event, JobEvent, RunEvent, WaveEvent
 from fleet.types import JobState
 
 __all__ = ["JsonLog", "Progress"]
@@ -62,6 +62,8 @@ class Progress:
                 self._print(self.line())
         elif isinstance(event, RunEvent):
             self._print(("warning: " if event.level == "warning" else "") + event.message)
+        elif isinstance(event, ArmNotice) and (self._verbose or event.what == "throttle_pause"):
+            self._print(event.detail)
         self._tick()
 
     def _tick(self) -> None:

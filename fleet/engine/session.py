@@ -25,7 +25,7 @@ from fleet.engine.control import (
     write_private,
     write_retry_file,
 )
-from fleet.engine.events import Event, Observer, RunEvent
+from fleet.engine.events import ArmNotice, Event, Observer, RunEvent
 from fleet.engine.jobs import JobRunner, request_sha256
 from fleet.engine.options import Clock, EngineOptions, MonotonicClock
 from fleet.engine.poller import PollScheduler
@@ -238,6 +238,7 @@ async def _execute(
         credential=credential,
         api_version=connection.api_version,
         clock=clock,
+        observer=arm_notices(emit),
         **arm_kwargs,
     )
     failpoints = Failpoints.from_env()
@@ -328,6 +329,22 @@ def _close_run(
         record = build_record(journal, status="interrupted", exit_code=EXIT_INTERRUPTED)
     return record
     return record
+
+
+def arm_notices(emit: Observer) -> Callable[[Any], None]:
+    """Retries and throttle pauses of the ARM client join the run's event stream (so the log
+    file has them); each finished request is counted by the client, not logged."""
+    from fleet.arm.events import RetryScheduled, ThrottlePaused
+
+    def observe(event: Any) -> None:
+        if isinstance(event, RetryScheduled):
+            emit(ArmNotice("retry", f"{event.method} {event.url} attempt {event.attempt} "
+                                    f"({event.reason}); next in {event.delay_s:.1f}s"))
+        elif isinstance(event, ThrottlePaused):
+            emit(ArmNotice("throttle_pause", f"ARM throttled {event.kind}s for subscription "
+                                             f"{event.subscription_id}: pausing {event.pause_s:.1f}s"))
+
+    return observe
 
 
 async def _open_storage(connection: Connection, run_id: str) -> Any:

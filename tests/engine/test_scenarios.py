@@ -140,3 +140,29 @@ async def test_canary_failure_with_zero_budget_halts(
     assert sum(sim.stats()["executions"].values()) == 1
     failed = next(r for r in record.results if r.state == JobState.FAILED)
     assert failed.exit_code == 7 and "exit code 7" in (failed.reason or "")
+
+
+async def test_log_file_has_retries_and_throttle_pauses_without_secrets(
+    sim_factory: SimFactory, azurite: Azurite, tmp_path: Path
+) -> None:
+    import json as _json
+
+    from fleet.engine.progress import JsonLog
+
+    throttle = ThrottleSpec(reads=BucketSpec(20, 3), writes=BucketSpec(5, 1), deletes=BucketSpec(5, 1))
+    profile = dataclasses.replace(healthy_profile(error_rate=0.1), throttle=throttle)
+    sim = await sim_factory(machines=30, profile=profile)
+    log = JsonLog(tmp_path / "events.jsonl")
+    try:
+        record = await execute_plan(
+            make_plan(machines_of(sim)), connection=connection(sim, azurite.connection_string),
+            run_dir=tmp_path / "run", options=FAST_OPTIONS, observers=[log],
+        )
+    finally:
+        log.close()
+    lines = [_json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    arm = [e for e in lines if e["kind"] == "arm"]
+    assert {"retry", "throttle_pause"} <= {e["what"] for e in arm}, arm[:5]
+    assert sum(e["kind"] == "job" for e in lines) >= 30 * 3  # dispatched, running, terminal
+    assert "sig=" not in (tmp_path / "events.jsonl").read_text()
+    assert_exactly_once(sim, record)
