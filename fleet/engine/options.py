@@ -48,8 +48,9 @@ class PollPolicy:
     running jobs as "alive at the age of their last poll") and sends each job's next GET where
     about ``step_fraction`` of the jobs still running at its last poll will have finished; the
     first GET comes at ``median_fraction`` of the estimated median. Until the estimate has a
-    median, only every ``scout_every``-th job ("scouts") is polled from ``first_poll_s`` on; the
-    others wait for what the scouts learn, but no longer than ``max_interval_s``. Whatever the estimate says,
+    median, only every ``scout_every``-th job ("scouts") is polled, from ``first_poll_s`` on and
+    then within ``body_lag_fraction`` of its age; the others wait for what the scouts learn, but
+    no longer than ``max_interval_s``. Whatever the estimate says,
     once a job has been polled its next GET comes within ``lag_fraction`` of its age (so a
     long-tail job is seen finished at most that much late) and ``max_interval_s``. Overall the
     schedule never plans more than ``read_budget_per_s`` GETs per second. Before the tail of the
