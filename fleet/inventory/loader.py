@@ -388,8 +388,12 @@ def _build(reader: _Reader, data: YMap, discovered: Sequence[Discovered],
 
     hosts: list[Host] = []
     seen_ids: dict[str, str] = {}
+    direct_groups: dict[str, list[str]] = {}  # host -> its groups, in group order (one pass)
+    for group in reader.groups.values():
+        for member in dict.fromkeys(group.hosts):
+            direct_groups.setdefault(member, []).append(group.name)
     for host in reader.hosts.values():
-        direct = [g.name for g in reader.groups.values() if host.name in g.hosts]
+        direct = direct_groups.get(host.name, [])
         member_of = _ancestors(reader, direct)
         ordered = sorted(member_of, key=lambda g: (depths[g], g))
         values: dict[str, Any] = {}
