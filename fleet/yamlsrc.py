@@ -18,7 +18,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from fleet.errors import InputError
 
-__all__ = ["YList", "YMap", "line_of", "load_yaml", "load_yaml_text"]
+__all__ = ["YList", "YMap", "describe", "line_of", "load_yaml", "load_yaml_text"]
 
 # A document bigger than this is not an inventory or a playbook; refuse it before parsing.
 MAX_YAML_BYTES = 32 * 1024 * 1024
@@ -148,6 +148,17 @@ def _problem(exc: Exception) -> str:
 # libyaml's loader keeps the same line marks at a quarter of the CPU and about half the memory
 # (10,000-host inventory: 2.0 s instead of 7.8 s); the pure-Python one is the fallback.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def describe(value: Any) -> str:
+    """What a YAML value is, for error messages ("a list", "int 5")."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return f"{type(value).__name__} {value!r}"[:80]
 
 
 def _culprit(text: str, mark: Any) -> str:

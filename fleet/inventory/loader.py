@@ -22,7 +22,7 @@ from fleet.inventory.sources.merge import add_discovered, azure_vars
 from fleet.inventory.sources.model import DEFAULT_KEYED_GROUPS, Discovered, KeyedGroup
 from fleet.inventory.sources.parse import parse_sources
 from fleet.types import MachineRef
-from fleet.yamlsrc import YMap, line_of, load_yaml
+from fleet.yamlsrc import YMap, describe, line_of, load_yaml
 
 __all__ = ["RESERVED_VARS", "build_inventory", "load_inventory", "plain", "read_sources"]
 
@@ -85,7 +85,7 @@ class _Reader:
             return {}
         if not isinstance(values, dict):
             raise self.error(f"must be a mapping of variable names to values, got "
-                             f"{_kind(values)}", line_of(container, key), where)
+                             f"{describe(values)}", line_of(container, key), where)
         for name in values:
             self.check_var_name(name, line_of(values, name), f"{where}.{name}")
         return {str(name): plain(value) for name, value in values.items()}
@@ -126,7 +126,7 @@ class _Reader:
             return
         if not isinstance(body, dict):
             raise self.error(f"a group must be a mapping with {', '.join(GROUP_KEYS)}, got "
-                             f"{_kind(body)}", line, where)
+                             f"{describe(body)}", line, where)
         for key in body:
             if key not in GROUP_KEYS:
                 close = difflib.get_close_matches(str(key), GROUP_KEYS, n=1)
@@ -138,14 +138,14 @@ class _Reader:
         if hosts is not None:
             if not isinstance(hosts, dict):
                 raise self.error("must be a mapping of host names to host variables (or "
-                                 f"nothing), got {_kind(hosts)}", line_of(body, "hosts"),
+                                 f"nothing), got {describe(hosts)}", line_of(body, "hosts"),
                                  f"{where}.hosts")
             for host_key, host_vars in hosts.items():
                 self.read_host(host_key, host_vars, hosts, group, f"{where}.hosts")
         children = body.get("children")
         if children is not None:
             if not isinstance(children, dict):
-                raise self.error(f"must be a mapping of group names, got {_kind(children)}",
+                raise self.error(f"must be a mapping of group names, got {describe(children)}",
                                  line_of(body, "children"), f"{where}.children")
             for child, child_body in children.items():
                 self.read_group(child, child_body, children, name, f"{where}.children.{child}")
@@ -195,7 +195,7 @@ class _Reader:
         if data is None:
             return {}
         if not isinstance(data, dict):
-            raise InventoryError(f"must be a mapping of variables, got {_kind(data)}",
+            raise InventoryError(f"must be a mapping of variables, got {describe(data)}",
                                  file=str(path), line=line_of(data))
         out: dict[str, Any] = {}
         for key, value in data.items():
@@ -208,14 +208,6 @@ class _Reader:
         return out
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "nothing"
-    return f"{type(value).__name__} {value!r}"[:80]
 
 
 def _depths(reader: _Reader) -> dict[str, int]:
@@ -260,7 +252,7 @@ def _require(reader: _Reader, host: _HostDraft, values: Mapping[str, Any], key: 
         raise reader.error(f"machine {host.name!r} has no {key} (set it on the host, a group "
                            "or all.vars)", host.line, where)
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise reader.error(f"{key} must be a string, got {_kind(value)}", host.line, where)
+        raise reader.error(f"{key} must be a string, got {describe(value)}", host.line, where)
     return str(value).strip()
 
 
@@ -293,7 +285,7 @@ def _tags(reader: _Reader, host: _HostDraft, values: Mapping[str, Any]) -> dict[
     if tags is None:
         return {}
     if not isinstance(tags, dict):
-        raise reader.error(f"tags must be a mapping of tag names to values, got {_kind(tags)}",
+        raise reader.error(f"tags must be a mapping of tag names to values, got {describe(tags)}",
                            host.line, f"hosts.{host.name}.tags")
     out: dict[str, str] = {}
     for key, value in tags.items():
@@ -313,7 +305,7 @@ def _document(path: Path, reader: _Reader) -> YMap:
     if data is None:
         raise reader.error("inventory is empty (expected 'all:' with hosts or children)", 1)
     if not isinstance(data, YMap):
-        raise reader.error(f"top level must be a mapping of groups ('all:'), got {_kind(data)}",
+        raise reader.error(f"top level must be a mapping of groups ('all:'), got {describe(data)}",
                            line_of(data) or 1)
     return data
 

@@ -11,10 +11,10 @@ import re
 from typing import Any
 
 from fleet.durations import DurationSyntaxError, parse_duration
-from fleet.playbook.checks import Ctx, kind
+from fleet.playbook.checks import Ctx
 from fleet.sweep.model import OS_NAMES, SEVERITIES, Check, Compare, Expectation
 from fleet.sweep.protocol import CHECK_ID
-from fleet.yamlsrc import YMap, line_of
+from fleet.yamlsrc import YMap, describe, line_of
 
 __all__ = ["CHECK_KEYS", "DEFAULT_CHECK_TIMEOUT_S", "read_check_timeout", "read_checks"]
 
@@ -53,7 +53,7 @@ def _regexes(ctx: Ctx, mapping: YMap, key: str, where: str) -> tuple[str, ...]:
     for index, item in enumerate(items):
         line = line_of(raw, index) if isinstance(raw, list) else mapping.line_of(key)
         if not isinstance(item, str) or not item:
-            raise ctx.error(f"must be regular expressions (strings), got {kind(item)}", line,
+            raise ctx.error(f"must be regular expressions (strings), got {describe(item)}", line,
                             f"{where}.{key}")
         try:
             re.compile(item)
@@ -72,11 +72,11 @@ def _compare(ctx: Ctx, expect: YMap, where: str) -> Compare | None:
     ctx.check_keys(mapping, COMPARE_KEYS, where)
     op = mapping.get("op")
     if op not in COMPARE_OPS:
-        raise ctx.error(f"op must be one of {' '.join(COMPARE_OPS)}, got {kind(op)}",
+        raise ctx.error(f"op must be one of {' '.join(COMPARE_OPS)}, got {describe(op)}",
                         mapping.line_of("op"), f"{where}.op")
     value = mapping.get("value")
     if value is None or isinstance(value, (bool, dict, list)):
-        raise ctx.error(f"value must be a string or number, got {kind(value)}",
+        raise ctx.error(f"value must be a string or number, got {describe(value)}",
                         mapping.line_of("value"), f"{where}.value")
     kind_name = str(mapping.get("type", "string"))
     if kind_name not in COMPARE_TYPES:
@@ -97,7 +97,7 @@ def _compare(ctx: Ctx, expect: YMap, where: str) -> Compare | None:
     extract = mapping.get("extract")
     if extract is not None:
         if not isinstance(extract, str) or not extract:
-            raise ctx.error(f"extract must be a regular expression, got {kind(extract)}",
+            raise ctx.error(f"extract must be a regular expression, got {describe(extract)}",
                             mapping.line_of("extract"), f"{where}.extract")
         try:
             re.compile(extract)
@@ -118,7 +118,7 @@ def _expect(ctx: Ctx, body: YMap, where: str) -> Expectation:
     codes = []
     for code in codes_list:
         if isinstance(code, bool) or not isinstance(code, int):
-            raise ctx.error(f"exit codes must be integers, got {kind(code)}",
+            raise ctx.error(f"exit codes must be integers, got {describe(code)}",
                             mapping.line_of("exit_codes"), f"{where}.exit_codes")
         codes.append(code)
     if not codes:
@@ -132,7 +132,7 @@ def _expect(ctx: Ctx, body: YMap, where: str) -> Expectation:
 def _check(ctx: Ctx, body: Any, index: int, line: int | None, default_timeout_s: int) -> Check:
     where = f"checks[{index}]"
     if not isinstance(body, YMap):
-        raise ctx.error(f"a check must be a mapping, got {kind(body)}", line, where)
+        raise ctx.error(f"a check must be a mapping, got {describe(body)}", line, where)
     ctx.check_keys(body, CHECK_KEYS, where)
     id_t = ctx.string(body, "id", f"{where}.id", required=True)
     assert id_t is not None
@@ -171,7 +171,7 @@ def read_checks(ctx: Ctx, doc: YMap, default_timeout_s: int) -> tuple[Check, ...
     """The ``checks:`` list of ``doc``: non-empty, ids unique."""
     raw = doc.get("checks")
     if not isinstance(raw, list) or not raw:
-        raise ctx.error(f"must be a non-empty list of checks, got {kind(raw)}",
+        raise ctx.error(f"must be a non-empty list of checks, got {describe(raw)}",
                         line_of(doc, "checks"), "checks")
     if len(raw) > MAX_CHECKS:
         raise ctx.error(f"at most {MAX_CHECKS} checks per sweep", line_of(doc, "checks"),

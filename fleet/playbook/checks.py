@@ -9,9 +9,9 @@ from typing import Any
 
 from fleet.errors import PlaybookError
 from fleet.playbook.model import Tmpl
-from fleet.yamlsrc import YMap, line_of
+from fleet.yamlsrc import YMap, describe, line_of
 
-__all__ = ["Ctx", "kind"]
+__all__ = ["Ctx"]
 
 
 class Ctx:
@@ -41,7 +41,7 @@ class Ctx:
         if value is None:
             return None
         if not isinstance(value, YMap):
-            raise self.error(f"must be a mapping, got {kind(value)}", line_of(container, key),
+            raise self.error(f"must be a mapping, got {describe(value)}", line_of(container, key),
                              where)
         return value
 
@@ -56,7 +56,7 @@ class Ctx:
         ok = isinstance(value, str) or (scalar and isinstance(value, (int, float))
                                         and not isinstance(value, bool))
         if not ok:
-            raise self.error(f"must be a string, got {kind(value)}", line, where)
+            raise self.error(f"must be a string, got {describe(value)}", line, where)
         if isinstance(value, str) and not value.strip():
             raise self.error("must not be empty", line, where)
         return Tmpl(value, line, where)
@@ -64,18 +64,11 @@ class Ctx:
     def boolean(self, container: Any, key: str, where: str, default: bool) -> bool:
         value = container.get(key, default)
         if not isinstance(value, bool):
-            raise self.error(f"must be true or false, got {kind(value)}",
+            raise self.error(f"must be true or false, got {describe(value)}",
                              line_of(container, key), where)
         return value
 
 
-def kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "nothing"
-    return f"{type(value).__name__} {value!r}"[:80]
+
 
 

@@ -13,11 +13,11 @@ from fleet.errors import PlaybookError, SelectionError
 from fleet.inventory.loader import RESERVED_VARS, VAR_NAME
 from fleet.inventory.patterns import parse_pattern
 from fleet.playbook.checklist import read_check_timeout, read_checks
-from fleet.playbook.checks import Ctx, kind
+from fleet.playbook.checks import Ctx
 from fleet.playbook.model import Param, Playbook, RunAsSpec, StepSpec, SuccessSpec, Tmpl
 from fleet.playbook.rollout import read_rollout
 from fleet.sweep.model import Check
-from fleet.yamlsrc import YMap, line_of, load_yaml_text
+from fleet.yamlsrc import YMap, describe, line_of, load_yaml_text
 
 __all__ = ["STEP_NAME", "load_playbook"]
 
@@ -55,7 +55,7 @@ def _params(ctx: Ctx, container: Any, key: str, where: str) -> tuple[Param, ...]
                             "starting with a letter", line, field)
         if value is None or isinstance(value, (dict, list)):
             raise ctx.error(f"parameter value must be a string, number or boolean, got "
-                            f"{kind(value)}", line, field,
+                            f"{describe(value)}", line, field,
                             hint="the API sends every parameter as a string")
         out.append(Param(name, Tmpl(value, line, field)))
     return tuple(out)
@@ -71,7 +71,7 @@ def _success(ctx: Ctx, container: Any, where: str, default: SuccessSpec) -> Succ
     codes = []
     for index, code in enumerate(codes_list):
         if isinstance(code, bool) or not isinstance(code, int) or not -(2**31) <= code < 2**32:
-            raise ctx.error(f"exit codes must be integers, got {kind(code)}",
+            raise ctx.error(f"exit codes must be integers, got {describe(code)}",
                             line_of(codes_raw, index) or mapping.line_of("exit_codes"),
                             f"{where}.exit_codes")
         codes.append(code)
@@ -88,7 +88,7 @@ def _success(ctx: Ctx, container: Any, where: str, default: SuccessSpec) -> Succ
         for index, item in enumerate(items):
             line = line_of(raw, index) if isinstance(raw, list) else mapping.line_of(key)
             if not isinstance(item, str) or not item:
-                raise ctx.error(f"must be regular expressions (strings), got {kind(item)}",
+                raise ctx.error(f"must be regular expressions (strings), got {describe(item)}",
                                 line, f"{where}.{key}")
             if "{{" not in item and "{%" not in item:
                 try:
@@ -151,7 +151,7 @@ def _read_script_file(ctx: Ctx, ref: Tmpl) -> str:
 def _step(ctx: Ctx, body: Any, where: str, line: int | None, *, name: str | None,
           defaults: StepSpec, allow_when: bool) -> StepSpec:
     if not isinstance(body, YMap):
-        raise ctx.error(f"a step must be a mapping, got {kind(body)}", line, where)
+        raise ctx.error(f"a step must be a mapping, got {describe(body)}", line, where)
     ctx.check_keys(body, STEP_KEYS if allow_when else [k for k in STEP_KEYS if k != "when"],
                    where)
     if name is None:
@@ -206,7 +206,7 @@ def _step(ctx: Ctx, body: Any, where: str, line: int | None, *, name: str | None
 def _steps(ctx: Ctx, raw: Any, container: YMap, key: str, defaults: StepSpec,
            *, rollback: bool) -> tuple[StepSpec, ...]:
     if not isinstance(raw, list) or not raw:
-        raise ctx.error(f"must be a non-empty list of steps, got {kind(raw)}",
+        raise ctx.error(f"must be a non-empty list of steps, got {describe(raw)}",
                         line_of(container, key), key)
     steps = [
         _step(ctx, body, f"{key}[{index}]", line_of(raw, index), name=None, defaults=defaults,
@@ -254,7 +254,7 @@ def load_playbook(path: Path) -> Playbook:
         raise PlaybookError("playbook is not UTF-8 text", file=ctx.file) from exc
     doc = load_yaml_text(text, file=ctx.file, error=PlaybookError)
     if not isinstance(doc, YMap):
-        raise ctx.error(f"a playbook is a mapping (name, hosts, steps...), got {kind(doc)}",
+        raise ctx.error(f"a playbook is a mapping (name, hosts, steps...), got {describe(doc)}",
                         line_of(doc) or 1, "playbook")
     ctx.check_keys(doc, TOP_KEYS, "")
     name_t = ctx.string(doc, "name", "name", required=True)

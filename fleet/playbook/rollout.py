@@ -9,9 +9,9 @@ from fleet.durations import DurationSyntaxError, parse_duration
 from fleet.errors import SelectionError
 from fleet.inventory.patterns import parse_pattern
 from fleet.plan.model import RolloutPolicy
-from fleet.playbook.checks import Ctx, kind
+from fleet.playbook.checks import Ctx
 from fleet.playbook.model import RolloutSpec, StepSpec, WaveSpec
-from fleet.yamlsrc import YMap, line_of
+from fleet.yamlsrc import YMap, describe, line_of
 
 __all__ = ["ROLLOUT_KEYS", "read_rollout"]
 
@@ -53,7 +53,7 @@ def _count_or_percent(ctx: Ctx, container: YMap, key: str, *, minimum: int) -> s
         if count and int(count.group(1)) >= minimum:
             return str(int(count.group(1)))
     raise ctx.error(f"must be a count (>= {minimum}) or a percent like \"10%\", got "
-                    f"{kind(value)}", line, where)
+                    f"{describe(value)}", line, where)
 
 
 def _waves(ctx: Ctx, rollout: YMap) -> tuple[WaveSpec, ...]:
@@ -63,13 +63,13 @@ def _waves(ctx: Ctx, rollout: YMap) -> tuple[WaveSpec, ...]:
     line = rollout.line_of("waves")
     if not isinstance(raw, list) or not raw:
         raise ctx.error("must be a non-empty list of counts, percents (\"10%\") or host "
-                        f"patterns, got {kind(raw)}", line, "rollout.waves")
+                        f"patterns, got {describe(raw)}", line, "rollout.waves")
     waves = []
     for index, item in enumerate(raw):
         where = f"rollout.waves[{index}]"
         item_line = line_of(raw, index)
         if isinstance(item, bool) or not isinstance(item, (int, str)):
-            raise ctx.error(f"a wave is a count, a percent or a host pattern, got {kind(item)}",
+            raise ctx.error(f"a wave is a count, a percent or a host pattern, got {describe(item)}",
                             item_line, where)
         if isinstance(item, int):
             if item < 1:
@@ -102,7 +102,7 @@ def _choice(ctx: Ctx, rollout: YMap, key: str, default: str) -> str:
     value = rollout.get(key, default)
     allowed = CHOICES[key]
     if value not in allowed:
-        raise ctx.error(f"must be one of {', '.join(allowed)}, got {kind(value)}",
+        raise ctx.error(f"must be one of {', '.join(allowed)}, got {describe(value)}",
                         rollout.line_of(key), f"rollout.{key}")
     return str(value)
 
@@ -152,6 +152,6 @@ def read_rollout(ctx: Ctx, rollout: YMap | None, steps: tuple[StepSpec, ...],
 def _bool(ctx: Ctx, rollout: YMap, key: str, default: bool) -> bool:
     value: Any = rollout.get(key, default)
     if not isinstance(value, bool):
-        raise ctx.error(f"must be true or false, got {kind(value)}", rollout.line_of(key),
+        raise ctx.error(f"must be true or false, got {describe(value)}", rollout.line_of(key),
                         f"rollout.{key}")
     return value
