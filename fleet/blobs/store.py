@@ -14,9 +14,15 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+)
 from azure.storage.blob import ContentSettings, UserDelegationKey
 from azure.storage.blob.aio import BlobServiceClient
 
@@ -211,20 +217,32 @@ class RunStorage:
         if max_bytes < 0:
             raise StorageError("max_bytes must not be negative")
         blob = self._service.get_blob_client(self.container, blob_name)
+        # One request in the common case: a ranged GET of the first max_bytes also tells the
+        # blob's full size. Only a blob larger than the cap needs a second GET, for its tail.
         try:
-            props = await blob.get_blob_properties()
+            if max_bytes > 0:
+                first = await blob.download_blob(offset=0, length=max_bytes)
+                size = _full_size(first.properties)
+            else:
+                first = None
+                size = int((await blob.get_blob_properties()).size or 0)
         except ResourceNotFoundError:
             return StreamCapture(source="blob")
+        except HttpResponseError as error:
+            if error.status_code != 416:  # a range on an empty blob: 416 InvalidRange
+                raise _storage_error(f"reading blob {blob_name}", error) from error
+            first, size = None, 0
         except AzureError as error:
             raise _storage_error(f"reading blob {blob_name}", error) from error
-        size = int(props.size or 0)
         offset = max(0, size - max_bytes)
 
         async def chunks() -> AsyncIterator[bytes]:
             if size == 0 or offset >= size:
                 return
             try:
-                downloader = await blob.download_blob(offset=offset)
+                downloader = first if offset == 0 and first is not None else (
+                    await blob.download_blob(offset=offset)
+                )
                 async for chunk in downloader.chunks():
                     yield chunk
             except AzureError as error:
@@ -239,3 +257,14 @@ class RunStorage:
             relative_to=relative_to,
         )
 
+
+
+def _full_size(properties: Any) -> int:
+    """A ranged GET's properties describe the range; Content-Range ("bytes 0-999/10240")
+    carries the blob's full size."""
+    content_range = getattr(properties, "content_range", None)
+    if isinstance(content_range, str) and "/" in content_range:
+        total = content_range.rsplit("/", 1)[1]
+        if total.isdigit():
+            return int(total)
+    return int(getattr(properties, "size", 0) or 0)

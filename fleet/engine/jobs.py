@@ -292,9 +292,16 @@ class JobRunner:
                 out = await self._storage.download(
                     job.output_blob, out_path, max_bytes=self._options.max_output_bytes
                 )
-                err = await self._storage.download(
-                    job.error_blob, err_path, max_bytes=self._options.max_output_bytes
-                )
+                if getattr(view, "error", None) == "":
+                    # ARM's instanceView holds stderr's tail: empty there means empty, so the
+                    # error blob is not worth a request (the common case).
+                    from fleet.blobs import capture_from_text
+
+                    err = capture_from_text("", err_path)
+                else:
+                    err = await self._storage.download(
+                        job.error_blob, err_path, max_bytes=self._options.max_output_bytes
+                    )
             except FleetError as error:
                 note = f"output could not be downloaded: {error}"
                 out, err = StreamCapture(), StreamCapture()
