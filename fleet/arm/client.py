@@ -31,11 +31,11 @@ from fleet.arm.models import (
     machine_from_json,
     run_command_from_json,
 )
-from fleet.arm.redact import redact_text, redact_url
 from fleet.arm.retry import RETRYABLE_STATUSES, RetryBudget, RetryPolicy, parse_retry_after
 from fleet.arm.throttle import ArmLimits, ConcurrencyController, Throttle
 from fleet.arm.transport import Transport, TransportFailure, TransportResponse
 from fleet.errors import ArmError, InsecureEndpointError, ThrottledError
+from fleet.redact import redact_text, redact_url
 from fleet.types import MachineRef
 
 __all__ = ["DEFAULT_API_VERSION", "DEFAULT_ENDPOINT", "ArmClient"]

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from fleet.arm.clock import Clock, MonotonicClock
-from fleet.arm.redact import redact_text
 from fleet.errors import AuthError, InsecureEndpointError, UsageError
+from fleet.redact import redact_text
 
 __all__ = [
     "CREDENTIAL_NAMES",

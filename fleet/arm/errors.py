@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fleet.arm.redact import redact_text, redact_url
 from fleet.arm.transport import TransportResponse
 from fleet.errors import ArmError, AuthError, NotFoundError, ThrottledError
+from fleet.redact import redact_text, redact_url
 
 __all__ = ["MAX_MESSAGE_CHARS", "error_for", "error_parts"]
 

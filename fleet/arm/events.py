@@ -1,6 +1,6 @@
 """Frozen records the client hands its observer: one per request, retry and throttle pause.
 
-URLs in events are already redacted (:func:`fleet.arm.redact.redact_url`); no event carries a
+URLs in events are already redacted (:func:`fleet.redact.redact_url`); no event carries a
 token, a request body or a SAS signature.
 """
 

@@ -16,8 +16,8 @@ from typing import Protocol
 
 import aiohttp
 
-from fleet.arm.redact import redact_text, redact_url
 from fleet.errors import TransportError, UsageError
+from fleet.redact import redact_text, redact_url
 
 __all__ = [
     "AiohttpTransport",

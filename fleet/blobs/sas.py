@@ -8,13 +8,13 @@ Signed with the account key (service SAS) or with a user delegation key (Entra s
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from azure.storage.blob import BlobSasPermissions, UserDelegationKey, generate_blob_sas
 
 from fleet.errors import StorageError
+from fleet.redact import mask_account_keys, mask_signatures
 
 __all__ = [
     "MAX_SAS_LIFETIME",
@@ -34,13 +34,9 @@ MIN_SAS_LIFETIME = timedelta(minutes=15)
 # A user delegation key lives at most 7 days; an output link never needs longer.
 MAX_SAS_LIFETIME = timedelta(days=7)
 
-_ACCOUNT_KEY = re.compile(r"(?i)(AccountKey=)[^;\s\"']*")
-_SIG = re.compile(r"(?i)\b(sig=)[^&\s\"'<>]*")
-
-
 def redact(text: str) -> str:
     """Remove SAS signatures and account keys from a message or URL."""
-    return _ACCOUNT_KEY.sub(r"\1***", _SIG.sub(r"\1***", text))
+    return mask_account_keys(mask_signatures(text))
 
 
 def clamp_expiry(expires_at: datetime, now: datetime) -> datetime:

@@ -91,7 +91,7 @@ class JsonLog:
     """One JSON object per event, appended to a file readable by its owner only."""
 
     def __init__(self, path: Path) -> None:
-        from fleet.arm.redact import redact_text
+        from fleet.redact import redact_text
 
         self._redact = redact_text
         fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)

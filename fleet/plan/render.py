@@ -9,26 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Any
 
 from fleet.plan.model import REDACTED, Job, MachineOrigin, Plan, SecretRef
+from fleet.redact import mask_signatures
 from fleet.types import MachineRef
 
-__all__ = ["PLAN_SCHEMA", "dumps_plan", "plan_to_json", "plan_to_text", "redact_text"]
+__all__ = ["PLAN_SCHEMA", "dumps_plan", "plan_to_json", "plan_to_text"]
 
 PLAN_SCHEMA = "fleet.plan/1"
-_SIG = re.compile(r"(?i)([?&]sig=)[^&#\s\"']*")
-
-
-def redact_text(text: str) -> str:
-    """Hide SAS signatures (``sig=...``) in URLs."""
-    return _SIG.sub(lambda m: m.group(1) + REDACTED, text)
-
-
 def _redact(value: Any) -> Any:
     if isinstance(value, str):
-        return redact_text(value)
+        return mask_signatures(value)
     if isinstance(value, dict):
         return {k: _redact(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fleet.arm.redact import redact_text, redact_url
+from fleet.redact import redact_text, redact_url
 
 SAS = "https://acct.blob.core.windows.net/c/out.txt?sv=2024-05-04&sr=b&sp=racw&se=2026-01-01T00%3A00%3A00Z&sig=AbC%2Bdef%3D"
 
