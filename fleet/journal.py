@@ -263,10 +263,6 @@ class Journal:
     def jobs(self) -> Iterator[JobRow]:
         return self._rows("", ())
 
-    def state_counts(self) -> dict[str, int]:
-        rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
-        return {state: count for state, count in rows}
-
     def _rows(self, where: str, args: tuple[Any, ...]) -> Iterator[JobRow]:
         cursor = self._db.execute(
             "SELECT job_key, machine_json, step, step_index, wave, rollback, run_command_name, state,"

@@ -282,25 +282,26 @@ class JobRunner:
             ) from error
 
     async def _collect_into_run_folder(self, job: Job, view: Any) -> Collected:
+        from fleet.blobs import capture_from_text, decode_output
+
         folder = self._run_dir / "output" / self._output_dirs[job.machine.key]
         folder.mkdir(parents=True, exist_ok=True)
         step = job.step + (".rollback" if job.rollback else "")
         out_path, err_path = folder / f"{step}.out", folder / f"{step}.err"
+        cap = self._options.max_output_bytes
         note = None
         if self._storage is not None:
             try:
                 out = await self._storage.download(
-                    job.output_blob, out_path, max_bytes=self._options.max_output_bytes
+                    job.output_blob, out_path, max_bytes=cap, relative_to=self._run_dir
                 )
                 if getattr(view, "error", None) == "":
                     # ARM's instanceView holds stderr's tail: empty there means empty, so the
                     # error blob is not worth a request (the common case).
-                    from fleet.blobs import capture_from_text
-
-                    err = capture_from_text("", err_path)
+                    err = capture_from_text("", err_path, relative_to=self._run_dir)
                 else:
                     err = await self._storage.download(
-                        job.error_blob, err_path, max_bytes=self._options.max_output_bytes
+                        job.error_blob, err_path, max_bytes=cap, relative_to=self._run_dir
                     )
             except FleetError as error:
                 note = f"output could not be downloaded: {error}"
@@ -310,48 +311,31 @@ class JobRunner:
                 if out.size_bytes == 0 and execution == "succeeded":
                     note = "output missing: the output blob is empty"
                 if out.truncated:
-                    note = f"output truncated at {self._options.max_output_bytes} bytes"
+                    note = f"output truncated at {cap} bytes"
         else:
-            from fleet.blobs import capture_from_text
-
-            out = capture_from_text(getattr(view, "output", None), out_path)
-            err = capture_from_text(getattr(view, "error", None), err_path)
+            out = capture_from_text(getattr(view, "output", None), out_path, relative_to=self._run_dir)
+            err = capture_from_text(getattr(view, "error", None), err_path, relative_to=self._run_dir)
             note = "no storage: only the last 4 KB of output (instanceView)"
-        out, err = self._relative(out), self._relative(err)
-        out, err = self._with_group_digest(out, job), self._with_group_digest(err, job)
+        out_bytes = self._kept_bytes(out)  # read once: grouping digest and output patterns
+        out = self._with_group_digest(out, out_bytes, job)
+        err = self._with_group_digest(err, self._kept_bytes(err), job)
         text = None
-        if job.success.output_must_match or job.success.output_must_not_match:
-            text = self._read_text(out)
+        if out_bytes is not None and (job.success.output_must_match or job.success.output_must_not_match):
+            text = decode_output(out_bytes)
         return Collected(out, err, text, note)
 
-    def _relative(self, capture: StreamCapture) -> StreamCapture:
-        if capture.path and Path(capture.path).is_absolute():
-            try:
-                rel = str(Path(capture.path).relative_to(self._run_dir))
-            except ValueError:
-                return capture
-            from dataclasses import replace
-
-            return replace(capture, path=rel)
-        return capture
-
-    def _with_group_digest(self, capture: StreamCapture, job: Job) -> StreamCapture:
+    def _kept_bytes(self, capture: StreamCapture) -> bytes | None:
         if capture.source == "none" or not capture.path:
+            return None
+        return (self._run_dir / capture.path).read_bytes()
+
+    @staticmethod
+    def _with_group_digest(capture: StreamCapture, data: bytes | None, job: Job) -> StreamCapture:
+        if data is None:
             return capture
-        data = (self._run_dir / capture.path).read_bytes()
         name = re.compile(re.escape(job.machine.name.encode()), re.IGNORECASE)
         digest = hashlib.sha256(name.sub(b"<machine>", data)).hexdigest()
         return dataclasses.replace(capture, group_sha256=digest)
-
-    def _read_text(self, capture: StreamCapture) -> str | None:
-        if capture.source == "none" or not capture.path:
-            return None
-        from fleet.blobs import decode_output
-
-        try:
-            return decode_output((self._run_dir / capture.path).read_bytes())
-        except OSError:
-            return None
 
     async def cleanup(self, job: Job) -> None:
         """Delete a finished job's run command left behind by a crash (404 is fine)."""

@@ -84,10 +84,6 @@ class PollScheduler:
         self._finished.append(seconds)
         self._changed = True
 
-    def expected_duration(self) -> float | None:
-        estimate = self._current_estimate(self._clock.now())
-        return None if estimate is None else estimate.median()
-
     def _current_estimate(self, now: float) -> SurvivalEstimate | None:
         if not self._finished and not self._live:
             return self._estimate
