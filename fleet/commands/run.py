@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from fleet.commands.common import fail, guarded, run_async
-from fleet.commands.inventory import source_options
+from fleet.commands.inventory import arm_options, source_options
 from fleet.engine.options import EngineOptions
 from fleet.engine.session import Connection
 from fleet.errors import UsageError
@@ -20,26 +20,17 @@ __all__ = ["connection_options", "run"]
 
 
 def connection_options(fn: Any) -> Any:
-    """ARM and storage options, each with an environment variable twin."""
-    options = [
-        click.option("--arm-endpoint", envvar="FLEET_ARM_ENDPOINT", default="https://management.azure.com",
-                     show_default=True, help="ARM endpoint (the simulator's, for rehearsals)."),
-        click.option("--api-version", envvar="FLEET_API_VERSION", default="2025-01-13", show_default=True,
-                     type=click.Choice(["2025-01-13", "2024-11-10-preview"]),
-                     help="Microsoft.HybridCompute api-version."),
-        click.option("--credential", envvar="FLEET_CREDENTIAL", default="default", show_default=True,
-                     type=click.Choice(["default", "cli", "managed-identity", "environment", "dev"]),
-                     help="How to get ARM tokens; `dev` is a fixed token for a loopback simulator only."),
-        click.option("--ca-file", envvar="FLEET_CA_FILE", type=click.Path(dir_okay=False),
-                     help="Trust this CA (PEM) for ARM, e.g. the simulator's."),
+    """ARM options (shared with ``fleet inventory``) and storage options, each with an
+    environment variable twin."""
+    storage = [
         click.option("--storage-connection-string", envvar="FLEET_STORAGE_CONNECTION_STRING",
                      help="Storage account for outputs, by key (service SAS per blob)."),
         click.option("--storage-account-url", envvar="FLEET_STORAGE_ACCOUNT_URL",
                      help="Storage account URL for outputs, by Entra sign-in (user delegation SAS)."),
     ]
-    for option in reversed(options):
+    for option in reversed(storage):
         fn = option(fn)
-    return fn
+    return arm_options(fn)
 
 
 def make_connection(kw: dict[str, Any]) -> Connection:

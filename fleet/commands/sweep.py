@@ -70,8 +70,7 @@ def run_sweep_command(**kw: Any) -> None:
     from fleet.engine.options import EngineOptions
 
     sweep_plan = guarded(lambda: _plan(kw))
-    # Absolute, so every output path the engine records is relative to the run folder.
-    run_dir = Path(kw["run_dir"] or Path("runs") / sweep_plan.plan.run_id).absolute()
+    run_dir = Path(kw["run_dir"] or Path("runs") / sweep_plan.plan.run_id)
     options = EngineOptions(max_output_bytes=kw["max_output_bytes"], keep_run_commands=kw["keep"])
     outcome = run_async(lambda: _run(sweep_plan, run_dir, options, kw))
     sys.exit(outcome.exit_code)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fleet.blobs import decode_output
 from fleet.errors import PlaybookError
 from fleet.inventory import Inventory
 from fleet.plan.build import build_plan
@@ -52,14 +53,9 @@ def build_sweep(*, playbook_path: Path, inventory: Inventory, limit: str | None,
 def _read_output(run_dir: Path, job: JobResult) -> str | None:
     if job.output.path is None:
         return None
-    path = run_dir / job.output.path
-    if not path.exists() and (fallback := Path(job.output.path)).exists():
-        # The engine stores a path relative to the working directory (not to the run folder)
-        # when the run folder was given as a relative path.
-        path = fallback
     try:
-        with path.open("rb") as handle:
-            return handle.read(MAX_READ_BYTES).decode("utf-8", errors="replace")
+        with (run_dir / job.output.path).open("rb") as handle:  # relative to the run folder
+            return decode_output(handle.read(MAX_READ_BYTES))
     except OSError:
         return None
 
