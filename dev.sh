@@ -16,7 +16,7 @@ setup() {
   local stamp=.venv/.fleet-installed want
   want=$(sha256sum pyproject.toml | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,sim]'
     echo "$want" > "$stamp"
   fi
   if [ ! -f node_modules/azurite/dist/src/blob/main.js ] \

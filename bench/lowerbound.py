@@ -58,9 +58,9 @@ def drawn_execution_s(
     The simulated agent seeds one ``random.Random`` per (seed, machine id, execution number),
     so these are exactly the values the simulator draws when each machine runs once.
     """
-    from fleet.sim.agent_profile import AgentProfile
-    from fleet.sim.config import SimConfig, load_profile
-    from fleet.sim.server import load_machines
+    from fleet_sim.agent_profile import AgentProfile
+    from fleet_sim.config import SimConfig, load_profile
+    from fleet_sim.server import load_machines
 
     profile = load_profile(profile_path)
     agent = profile.agent if profile.agent is not None else AgentProfile()

@@ -153,7 +153,7 @@ def run_one(
                 collected, makespan = _fleet_result(run_dir)
             else:
                 listing = workdir / "machines.json"
-                from fleet.sim.inventory_io import read_inventory
+                from fleet_sim.inventory_io import read_inventory
 
                 listing.write_text(json.dumps([
                     {"name": m.name, "resource_group": m.resource_group,
@@ -182,7 +182,7 @@ def run_one(
 def inventory_lower_bound(
     inventory: Path, profile: Path, *, machines: int, seed: int, concurrency: int
 ) -> float:
-    from fleet.sim.inventory_io import read_inventory
+    from fleet_sim.inventory_io import read_inventory
 
     order = [m.resource_id for m in read_inventory(inventory)]
     executions = drawn_execution_s(profile, machines=machines, seed=seed, order=order)

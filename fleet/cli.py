@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "resume": ("fleet.commands.resume:resume", "Continue a run after a crash, Ctrl-C or approval gate."),
     "run": ("fleet.commands.run:run", "Run a playbook across the fleet, in waves."),
     "sweep": ("fleet.commands.sweep:sweep", "Compliance sweep: many checks per machine, a matrix, drift."),
-    "sim": ("fleet.sim.cli:sim", "The ARM + Arc agent simulator (serve it, write its inventory)."),
+    "sim": ("fleet_sim.cli:sim", "The ARM + Arc agent simulator (serve it, write its inventory)."),
     "status": ("fleet.commands.status:status", "Show a run's progress from its journal."),
 }
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from fleet.errors import SecretError
-from fleet.plan.model import SecretRef
+from fleet.types import SecretRef
 
 __all__ = ["Resolver", "default_resolvers", "resolve_secret"]
 

@@ -28,7 +28,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from fleet.errors import TemplateError
-from fleet.plan.model import SecretRef
+from fleet.types import SecretRef
 
 __all__ = [
     "MODES",

@@ -1,19 +1,30 @@
-"""Value types that cross stages: a machine, a job's state, a job's result, a run's record.
+"""Value types that cross stages: a machine, a job's state, a job's result, a run's record,
+a secret reference, a rollout policy, where a machine came from.
 
-Every stage hands the next one frozen values (see STYLE.md rule 1). The plan's own types live
-in ``fleet.plan.model``; these are the ones the inventory, engine and report share.
+Every stage hands the next one frozen values (see STYLE.md rule 1). This module is the bottom
+layer with ``fleet.errors``: it imports nothing from fleet, and every layer may import it.
+The plan's own types (jobs, waves) live in ``fleet.plan.model``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal
 
 __all__ = [
+    "REDACTED",
+    "FailuresPer",
     "JobResult",
     "JobState",
+    "MachineOrigin",
     "MachineRef",
+    "OnBreach",
+    "RollbackOn",
+    "RollbackTargets",
+    "RolloutPolicy",
     "RunRecord",
+    "SecretRef",
     "StreamCapture",
     "WaveRecord",
     "machine_resource_id",
@@ -138,3 +149,59 @@ class RunRecord:
     waves: tuple[WaveRecord, ...] = ()
     results: tuple[JobResult, ...] = ()
     notes: tuple[str, ...] = ()
+
+
+FailuresPer = Literal["run", "wave"]
+OnBreach = Literal["halt", "abort", "continue"]
+RollbackOn = Literal["breach", "never"]
+RollbackTargets = Literal["ran", "failed", "succeeded"]
+
+REDACTED = "***"
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    """A reference to a secret: ``env:NAME``, ``file:PATH``, or ``literal`` (an inline protected
+    value from the playbook). The value itself is never held here except for ``literal``, and
+    ``repr`` never shows it."""
+
+    scheme: str
+    ref: str
+
+    def __repr__(self) -> str:
+        shown = REDACTED if self.scheme == "literal" else self.ref
+        return f"SecretRef({self.scheme}:{shown})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class MachineOrigin:
+    """Which inventory source a planned machine came from and when it was listed (ISO 8601
+    UTC), with the status that source reported; machines only the static file knows have none."""
+
+    machine: MachineRef
+    source: str
+    snapshot_at: str
+    status: str | None = None
+    from_cache: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutPolicy:
+    """Rollout as declared in the playbook, validated. Counts and percents are kept as written
+    ("10%") where the engine must resolve them against a changing base; waves are resolved
+    to machines in ``Plan.waves``."""
+
+    max_concurrency: str = "50"  # count or percent of the wave
+    slow_start: bool = False
+    max_failures: str | None = None  # None = no budget (never trips); "0" = first failure trips
+    failures_per: FailuresPer = "run"
+    max_unreachable: str | None = None
+    count_timeout_as_failure: bool = True
+    on_breach: OnBreach = "halt"
+    pause_s: int = 0
+    approve: bool = False
+    verify_step: str | None = None
+    rollback_on: RollbackOn = "breach"
+    rollback_targets: RollbackTargets = "ran"

@@ -38,8 +38,8 @@ def demo(**kw: Any) -> None:
 
 
 def demo_profile(time_scale: float) -> Any:
-    from fleet.sim.agent_profile import AgentProfile, AgentRule, Behaviour, Distribution
-    from fleet.sim.config import Profile
+    from fleet_sim.agent_profile import AgentProfile, AgentRule, Behaviour, Distribution
+    from fleet_sim.config import Profile
 
     failing = AgentRule(tags=(("role", "cache"),), overrides=(("failure_rate", 0.25),))
     agent = AgentProfile(
@@ -57,9 +57,9 @@ async def _demo(kw: dict[str, Any]) -> Any:
     from fleet.engine.session import Connection
     from fleet.inventory import load_inventory
     from fleet.plan.build import build_plan, new_run_id
-    from fleet.sim.config import SimConfig
-    from fleet.sim.inventory_io import write_inventory
-    from fleet.sim.server import SimServer
+    from fleet_sim.config import SimConfig
+    from fleet_sim.inventory_io import write_inventory
+    from fleet_sim.server import SimServer
 
     scale = kw["time_scale"]
     config = SimConfig(machines=kw["machines"], seed=kw["seed"], tls=True, storage="azurite",

@@ -82,7 +82,7 @@ def _plan(kw: dict[str, Any]) -> Any:
     from fleet.inventory import load_inventory
     from fleet.plan.build import new_run_id
     from fleet.plan.extravars import parse_extra_vars
-    from fleet.sweep.plan import build_sweep
+    from fleet.plan.sweep import build_sweep
 
     return build_sweep(
         playbook_path=Path(kw["playbook"]),
@@ -96,8 +96,8 @@ def _plan(kw: dict[str, Any]) -> Any:
 
 async def _run(sweep_plan: Any, run_dir: Path, options: Any, kw: dict[str, Any]) -> Any:
     from fleet.commands.run import execute
+    from fleet.engine.sweep import run_sweep, summary_text
     from fleet.sweep.history import HistoryStore
-    from fleet.sweep.session import run_sweep, summary_text
 
     connection = make_connection(kw)
     history = HistoryStore(Path(kw["history"])) if kw["history"] else None
@@ -133,9 +133,9 @@ def diff(before: str, after: str, history: str | None, as_json: bool) -> None:
     --history) run ids."""
     import json
 
+    from fleet.engine.sweep import EXIT_COMPLIANT, EXIT_DRIFT
     from fleet.sweep.drift import diff_matrices, drift_to_json
     from fleet.sweep.history import load_matrix
-    from fleet.sweep.session import EXIT_COMPLIANT, EXIT_DRIFT
 
     def compare() -> Any:
         return diff_matrices(load_matrix(_resolve(before, history)),

@@ -26,8 +26,8 @@ from fleet.engine.poller import PollOutcome, PollScheduler
 from fleet.errors import FleetError, RunStoppedError
 from fleet.failpoints import Failpoints
 from fleet.journal import Journal, job_key, utc_now
-from fleet.plan.model import Job, SecretRef
-from fleet.types import JobState, StreamCapture
+from fleet.plan.model import Job
+from fleet.types import JobState, SecretRef, StreamCapture
 
 __all__ = ["JobRunner", "request_sha256"]
 

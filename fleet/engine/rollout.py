@@ -25,8 +25,8 @@ from fleet.engine.steps import machine_state, run_machine
 from fleet.errors import RunStoppedError
 from fleet.failpoints import Failpoints
 from fleet.journal import Journal, job_key, utc_now
-from fleet.plan.model import Job, Plan, RolloutPolicy
-from fleet.types import JobState, MachineRef
+from fleet.plan.model import Job, Plan
+from fleet.types import JobState, MachineRef, RolloutPolicy
 
 __all__ = ["Rollout", "RolloutOutcome", "resolve_amount"]
 

@@ -34,9 +34,9 @@ from fleet.engine.rollout import Approver, Rollout, RolloutOutcome
 from fleet.errors import EXIT_INTERRUPTED, FleetError, RunFolderError, UsageError
 from fleet.failpoints import Failpoints
 from fleet.journal import Journal, job_key, utc_now
-from fleet.plan.model import Plan, SecretRef
+from fleet.plan.model import Plan
 from fleet.runlock import RunLock
-from fleet.types import MachineRef, RunRecord
+from fleet.types import MachineRef, RunRecord, SecretRef
 
 __all__ = ["Connection", "execute_plan", "output_dirs", "prepare_run_dir"]
 

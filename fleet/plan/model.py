@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleet.types import MachineRef
+from fleet.types import REDACTED, MachineOrigin, MachineRef, RolloutPolicy, SecretRef
 
 __all__ = [
+    "REDACTED",
     "Excluded",
     "Job",
     "MachineOrigin",
@@ -26,25 +27,6 @@ __all__ = [
     "Success",
     "Wave",
 ]
-
-REDACTED = "***"
-
-
-@dataclass(frozen=True, slots=True)
-class SecretRef:
-    """A reference to a secret: ``env:NAME``, ``file:PATH``, or ``literal`` (an inline protected
-    value from the playbook). The value itself is never held here except for ``literal``, and
-    ``repr`` never shows it."""
-
-    scheme: str
-    ref: str
-
-    def __repr__(self) -> str:
-        shown = REDACTED if self.scheme == "literal" else self.ref
-        return f"SecretRef({self.scheme}:{shown})"
-
-    __str__ = __repr__
-
 
 @dataclass(frozen=True, slots=True)
 class Success:
@@ -100,38 +82,6 @@ class StepInfo:
 class Excluded:
     machine: MachineRef
     reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class MachineOrigin:
-    """Which inventory source a planned machine came from and when it was listed (ISO 8601
-    UTC), with the status that source reported; machines only the static file knows have none."""
-
-    machine: MachineRef
-    source: str
-    snapshot_at: str
-    status: str | None = None
-    from_cache: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class RolloutPolicy:
-    """Rollout as declared in the playbook, validated. Counts and percents are kept as written
-    ("10%") where the engine must resolve them against a changing base; waves are resolved
-    to machines in ``Plan.waves``."""
-
-    max_concurrency: str = "50"  # count or percent of the wave
-    slow_start: bool = False
-    max_failures: str | None = None  # None = no budget (never trips); "0" = first failure trips
-    failures_per: str = "run"  # "run" | "wave"
-    max_unreachable: str | None = None
-    count_timeout_as_failure: bool = True
-    on_breach: str = "halt"  # "halt" | "abort" | "continue"
-    pause_s: int = 0
-    approve: bool = False
-    verify_step: str | None = None
-    rollback_on: str = "breach"  # "breach" | "never"
-    rollback_targets: str = "ran"  # "ran" | "failed" | "succeeded"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ import hashlib
 import json
 from typing import Any
 
-from fleet.plan.model import REDACTED, Job, MachineOrigin, Plan, SecretRef
+from fleet.plan.model import Job, Plan
 from fleet.redact import mask_signatures
-from fleet.types import MachineRef
+from fleet.types import REDACTED, MachineOrigin, MachineRef, SecretRef
 
 __all__ = ["PLAN_SCHEMA", "dumps_plan", "plan_to_json", "plan_to_text"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleet.plan.model import RolloutPolicy
 from fleet.sweep.model import Check
+from fleet.types import RolloutPolicy
 
 __all__ = [
     "Param",

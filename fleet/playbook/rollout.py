@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast, get_args
 
 from fleet.durations import DurationSyntaxError, parse_duration
 from fleet.errors import SelectionError
 from fleet.inventory.patterns import parse_pattern
-from fleet.plan.model import RolloutPolicy
 from fleet.playbook.checks import Ctx
 from fleet.playbook.model import RolloutSpec, StepSpec, WaveSpec
+from fleet.types import FailuresPer, OnBreach, RollbackOn, RollbackTargets, RolloutPolicy
 from fleet.yamlsrc import YMap, describe, line_of
 
 __all__ = ["ROLLOUT_KEYS", "read_rollout"]
@@ -20,11 +20,12 @@ ROLLOUT_KEYS = (
     "max_unreachable", "count_timeout_as_failure", "on_breach", "pause", "approve", "verify",
     "rollback_on", "rollback_targets", "rollback",
 )
-CHOICES = {
-    "failures_per": ("run", "wave"),
-    "on_breach": ("halt", "abort", "continue"),
-    "rollback_on": ("breach", "never"),
-    "rollback_targets": ("ran", "failed", "succeeded"),
+# The closed vocabularies, read from the Literal types so the two cannot drift apart.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "failures_per": get_args(FailuresPer),
+    "on_breach": get_args(OnBreach),
+    "rollback_on": get_args(RollbackOn),
+    "rollback_targets": get_args(RollbackTargets),
 }
 _PERCENT = re.compile(r"^\s*(\d{1,3})\s*%\s*$")
 _COUNT = re.compile(r"^\s*(\d{1,9})\s*$")
@@ -135,16 +136,17 @@ def read_rollout(ctx: Ctx, rollout: YMap | None, steps: tuple[StepSpec, ...],
         or defaults.max_concurrency,
         slow_start=_bool(ctx, rollout, "slow_start", defaults.slow_start),
         max_failures=_count_or_percent(ctx, rollout, "max_failures", minimum=0),
-        failures_per=_choice(ctx, rollout, "failures_per", defaults.failures_per),
+        failures_per=cast(FailuresPer, _choice(ctx, rollout, "failures_per", defaults.failures_per)),
         max_unreachable=_count_or_percent(ctx, rollout, "max_unreachable", minimum=0),
         count_timeout_as_failure=_bool(ctx, rollout, "count_timeout_as_failure",
                                        defaults.count_timeout_as_failure),
-        on_breach=_choice(ctx, rollout, "on_breach", defaults.on_breach),
+        on_breach=cast(OnBreach, _choice(ctx, rollout, "on_breach", defaults.on_breach)),
         pause_s=pause_s,
         approve=_bool(ctx, rollout, "approve", defaults.approve),
         verify_step=verify,
-        rollback_on=rollback_on,
-        rollback_targets=_choice(ctx, rollout, "rollback_targets", defaults.rollback_targets),
+        rollback_on=cast(RollbackOn, rollback_on),
+        rollback_targets=cast(RollbackTargets,
+                              _choice(ctx, rollout, "rollback_targets", defaults.rollback_targets)),
     )
     return RolloutSpec(waves=_waves(ctx, rollout), policy=policy, line=rollout.line)
 

@@ -60,8 +60,8 @@ def test_survival_step_function() -> None:
 
 
 def test_drawn_execution_times_follow_the_given_order() -> None:
-    from fleet.sim.config import SimConfig, load_profile
-    from fleet.sim.server import load_machines
+    from fleet_sim.config import SimConfig, load_profile
+    from fleet_sim.server import load_machines
 
     config = SimConfig(machines=50, seed=0, subscriptions=1, profile=load_profile(PROFILE))
     ids = [m.resource_id for m in load_machines(config)]

@@ -19,8 +19,8 @@ from fleet.plan.model import (
     Success,
     Wave,
 )
-from fleet.sim.server import SimServer
 from fleet.types import MachineRef
+from fleet_sim.server import SimServer
 
 FAST_OPTIONS = EngineOptions(
     timeout_margin_s=5.0,

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from fleet.journal import Journal
-from fleet.sim.azurite import Azurite
 from fleet.types import JobState
+from fleet_sim.azurite import Azurite
 
 TIME_SCALE = "0.01"
 PLAYBOOK = """\

@@ -14,10 +14,10 @@ import pytest
 from fleet.engine.session import execute_plan
 from fleet.errors import RunStoppedError
 from fleet.journal import Journal
-from fleet.sim import agent_profile as ap
-from fleet.sim.azurite import Azurite
-from fleet.sim.config import MachineOverride
 from fleet.types import JobState
+from fleet_sim import agent_profile as ap
+from fleet_sim.azurite import Azurite
+from fleet_sim.config import MachineOverride
 from tests.engine.helpers import FAST_OPTIONS, connection, machines_of, make_plan
 from tests.fixtures.sim import FAST, SimFactory
 

@@ -14,12 +14,11 @@ from fleet.engine.events import Event, JobEvent
 from fleet.engine.session import execute_plan
 from fleet.errors import RunFolderError
 from fleet.journal import Journal
-from fleet.plan.model import RolloutPolicy
-from fleet.sim import agent_profile as ap
-from fleet.sim.azurite import Azurite
-from fleet.sim.config import MachineOverride, Profile
-from fleet.sim.server import SimServer
-from fleet.types import JobState, RunRecord
+from fleet.types import JobState, RolloutPolicy, RunRecord
+from fleet_sim import agent_profile as ap
+from fleet_sim.azurite import Azurite
+from fleet_sim.config import MachineOverride, Profile
+from fleet_sim.server import SimServer
 from tests.engine.helpers import FAST_OPTIONS, connection, machines_of, make_plan
 from tests.fixtures.sim import FAST, SimFactory
 
@@ -204,7 +203,7 @@ async def test_cancel_with_no_runner_alive(sim_factory: SimFactory, azurite: Azu
 async def test_cancel_while_puts_are_on_the_wire_leaves_nothing_behind(
     sim_factory: SimFactory, azurite: Azurite, tmp_path: Path
 ) -> None:
-    from fleet.sim.config import Faults, LatencySpec
+    from fleet_sim.config import Faults, LatencySpec
 
     # Every ARM answer takes 1.5 s of wall time (150 simulated s), so the cancel lands mid-PUT.
     slow = dataclasses.replace(profile(long_s=1000.0),

@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 
 from fleet.engine.session import execute_plan
-from fleet.plan.model import SecretRef
-from fleet.sim.azurite import Azurite
-from fleet.sim.fleetgen import version_tuple
-from fleet.types import JobState
+from fleet.types import JobState, SecretRef
+from fleet_sim.azurite import Azurite
+from fleet_sim.fleetgen import version_tuple
 from tests.engine.helpers import FAST_OPTIONS, connection, machines_of, make_plan
 from tests.fixtures.sim import SimFactory
 

@@ -8,7 +8,7 @@ import signal
 import urllib.request
 from pathlib import Path
 
-from fleet.sim.azurite import Azurite
+from fleet_sim.azurite import Azurite
 from tests.engine.test_crash_resume import TIME_SCALE, fleet, sim_stats, simulator  # noqa: F401
 
 

@@ -8,19 +8,18 @@ from pathlib import Path
 import pytest
 
 from fleet.engine.session import execute_plan
-from fleet.plan.model import RolloutPolicy
-from fleet.sim import agent_profile as ap
-from fleet.sim.azurite import Azurite
-from fleet.sim.config import BucketSpec, Faults, Profile, ThrottleSpec
-from fleet.sim.server import SimServer
-from fleet.types import JobState, RunRecord
+from fleet.types import JobState, RolloutPolicy, RunRecord
+from fleet_sim import agent_profile as ap
+from fleet_sim.azurite import Azurite
+from fleet_sim.config import BucketSpec, Faults, Profile, ThrottleSpec
+from fleet_sim.server import SimServer
 from tests.engine.helpers import FAST_OPTIONS, connection, machines_of, make_plan
 from tests.fixtures.sim import FAST, SimFactory
 
 
 def healthy_profile(**faults: object) -> Profile:
     """No unreachable machines: every generated machine Connected with a current agent."""
-    from fleet.sim.config import MachineOverride
+    from fleet_sim.config import MachineOverride
 
     return dataclasses.replace(
         FAST.profile,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 from azure.storage.blob.aio import BlobClient, BlobServiceClient
 
-from fleet.sim.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
+from fleet_sim.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
 
 
 async def test_append_blob_through_sas(azurite: Azurite) -> None:

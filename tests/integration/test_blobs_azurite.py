@@ -15,7 +15,7 @@ from azure.storage.blob.aio import BlobClient, BlobServiceClient
 
 from fleet.blobs import RunStorage
 from fleet.errors import StorageError, UsageError
-from fleet.sim.azurite import Azurite
+from fleet_sim.azurite import Azurite
 
 
 def _later(minutes: int = 30) -> datetime:

@@ -15,7 +15,7 @@ import yaml
 from fleet.arm.retry import RetryPolicy
 from fleet.arm.throttle import ArmLimits, BucketLimits
 from fleet.engine.session import Connection
-from fleet.sim.server import SimServer
+from fleet_sim.server import SimServer
 
 FAST_RETRY = RetryPolicy(initial_backoff_s=0.001, max_backoff_s=0.01, deadline_s=60,
                          request_timeout_s=10)

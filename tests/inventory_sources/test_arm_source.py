@@ -12,7 +12,7 @@ from fleet.arm.throttle import ArmLimits
 from fleet.errors import InventoryError, NotFoundError
 from fleet.inventory import load_inventory, load_inventory_with_sources
 from fleet.inventory.sources.model import SourceSpec
-from fleet.sim.config import BucketSpec, Profile, ThrottleSpec
+from fleet_sim.config import BucketSpec, Profile, ThrottleSpec
 from tests.fixtures.sim import FAST, SimFactory
 from tests.inventory_sources.helpers import (
     MovableNow,

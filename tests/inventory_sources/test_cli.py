@@ -10,7 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from fleet.cli import main
-from fleet.sim.server import SimServer
+from fleet_sim.server import SimServer
 from tests.fixtures.sim import SimFactory
 from tests.inventory_sources.helpers import graph_requests, list_requests, subscriptions
 

@@ -10,9 +10,9 @@ from fleet.engine.preflight import preflight
 from fleet.inventory import load_inventory_with_sources
 from fleet.inventory.sources.drift import status_disagreements
 from fleet.inventory.sources.model import SourceSpec
-from fleet.plan.model import MachineOrigin
-from fleet.sim.config import DisconnectSpec, Faults, Profile
-from fleet.sim.server import load_machines
+from fleet.types import MachineOrigin
+from fleet_sim.config import DisconnectSpec, Faults, Profile
+from fleet_sim.server import load_machines
 from tests.fixtures.sim import FAST, SimFactory
 from tests.inventory_sources.helpers import FAST_RETRY, ROOMY, connection
 

@@ -15,7 +15,7 @@ from fleet.arm.transport import AiohttpTransport
 from fleet.errors import InventoryError
 from fleet.inventory import load_inventory_with_sources
 from fleet.inventory.sources.model import SourceSpec
-from fleet.sim.server import SimServer
+from fleet_sim.server import SimServer
 from tests.fixtures.sim import SimFactory
 from tests.inventory_sources.helpers import (
     FAST_RETRY,

@@ -9,7 +9,7 @@ import pytest
 from fleet.errors import InventoryError
 from fleet.inventory.loader import read_sources
 from fleet.inventory.sources.model import DEFAULT_KEYED_GROUPS, Discovered, KeyedGroup, group_names
-from fleet.sim.kql import KqlError, parse_query
+from fleet_sim.kql import KqlError, parse_query
 
 ROWS = [
     {"id": "/a", "name": "b-web", "location": "eastus", "tags": {"env": "prod", "Role": "web"},

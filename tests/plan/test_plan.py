@@ -19,10 +19,9 @@ from fleet.errors import (
 )
 from fleet.inventory import load_inventory
 from fleet.plan.build import SCRIPT_INLINE_MAX_BYTES, build_plan, new_run_id
-from fleet.plan.model import SecretRef
 from fleet.plan.names import RUN_COMMAND_NAME, blob_names, run_command_name
 from fleet.plan.render import dumps_plan, plan_to_json, plan_to_text
-from fleet.types import MachineRef
+from fleet.types import MachineRef, SecretRef
 
 from .conftest import INVENTORY
 

@@ -7,9 +7,9 @@ import pytest
 from fleet.durations import DurationSyntaxError, format_duration, parse_duration
 from fleet.errors import SecretError, TemplateError
 from fleet.plan.extravars import parse_extra_vars
-from fleet.plan.model import SecretRef
 from fleet.secrets import default_resolvers, resolve_secret
 from fleet.templating import evaluate_when, psquote, shquote
+from fleet.types import SecretRef
 
 
 def test_env_and_file_and_literal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

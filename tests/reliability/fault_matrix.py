@@ -39,8 +39,9 @@ from fleet.arm.retry import RetryPolicy
 from fleet.arm.throttle import ArmLimits, BucketLimits
 from fleet.engine.options import EngineOptions, PollPolicy
 from fleet.engine.session import Connection, execute_plan
-from fleet.sim import agent_profile as ap
-from fleet.sim.config import (
+from fleet.types import JobResult, JobState, RunRecord
+from fleet_sim import agent_profile as ap
+from fleet_sim.config import (
     Behaviour,
     DisconnectSpec,
     Faults,
@@ -49,9 +50,8 @@ from fleet.sim.config import (
     Profile,
     SimConfig,
 )
-from fleet.sim.server import SimServer
-from fleet.sim.truth import truth_json
-from fleet.types import JobResult, JobState, RunRecord
+from fleet_sim.server import SimServer
+from fleet_sim.truth import truth_json
 from tests.engine.helpers import machines_of, make_plan
 
 __all__ = [
@@ -320,7 +320,7 @@ def format_table(rows: Sequence[MatrixRow]) -> str:
 
 
 async def _main(machines: int, names: Sequence[str], kill: bool) -> list[MatrixRow]:
-    from fleet.sim.azurite import start_azurite
+    from fleet_sim.azurite import start_azurite
     from tests.reliability.kill_resume import run_killed_profile
 
     chosen = [p for p in PROFILES if not names or p.name in names]

@@ -18,9 +18,9 @@ from pathlib import Path
 import yaml
 
 from fleet.report.load import load_record
-from fleet.sim.inventory_io import write_inventory
-from fleet.sim.server import SimServer
-from fleet.sim.truth import truth_json
+from fleet_sim.inventory_io import write_inventory
+from fleet_sim.server import SimServer
+from fleet_sim.truth import truth_json
 from tests.reliability.fault_matrix import (
     TIME_SCALE,
     FaultProfile,

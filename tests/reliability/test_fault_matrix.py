@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fleet.arm.credentials import DevTokenProvider
-from fleet.sim.azurite import Azurite
+from fleet_sim.azurite import Azurite
 from tests.reliability.fault_matrix import PROFILES, MatrixRow, format_table, run_profile
 
 MACHINES = 60

@@ -9,9 +9,9 @@ import aiohttp
 import pytest
 
 from fleet.errors import InputError
-from fleet.sim import agent_profile as ap
-from fleet.sim.blobwriter import AppendBlobWriter
-from fleet.sim.config import Faults, MachineOverride
+from fleet_sim import agent_profile as ap
+from fleet_sim.blobwriter import AppendBlobWriter
+from fleet_sim.config import Faults, MachineOverride
 from tests.fixtures.sim import FAST, SimFactory
 from tests.sim.armhttp import AUTH, body, connected, finished, rc_url
 

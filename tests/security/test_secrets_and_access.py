@@ -19,8 +19,8 @@ from click.testing import CliRunner
 from fleet.arm.credentials import build_credential, check_endpoint
 from fleet.cli import main
 from fleet.errors import InsecureEndpointError
-from fleet.sim.azurite import Azurite
-from fleet.sim.inventory_io import write_inventory
+from fleet_sim.azurite import Azurite
+from fleet_sim.inventory_io import write_inventory
 from tests.fixtures.sim import SimFactory
 from tests.reliability.fault_matrix import FaultProfile, sim_config
 
@@ -31,7 +31,7 @@ SIG = re.compile(rb"sig=(?!\*|REDACTED|<redacted>|%3Credacted|\[redacted)[A-Za-z
 
 
 async def test_full_rollout_writes_no_secret_anywhere(tmp_path: Path, azurite: Azurite) -> None:
-    from fleet.sim.server import SimServer
+    from fleet_sim.server import SimServer
 
     async with SimServer(sim_config(FaultProfile("secrets", "-"), 6)) as sim:
         inventory = tmp_path / "inventory.yaml"

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 from azure.storage.blob.aio import BlobClient, BlobServiceClient
 
-from fleet.sim.agent import ExecutionRequest
-from fleet.sim.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
+from fleet_sim.agent import ExecutionRequest
+from fleet_sim.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,8 @@ from typing import Any
 
 import aiohttp
 
-from fleet.sim.fleetgen import SimMachine
-from fleet.sim.server import SimServer
+from fleet_sim.fleetgen import SimMachine
+from fleet_sim.server import SimServer
 
 API = "2025-01-13"
 AUTH = {"Authorization": "Bearer test-token-1"}

@@ -12,9 +12,9 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobSasPermissions
 
-from fleet.sim.agent import Agent, Execution
-from fleet.sim.agent_profile import AgentProfile, parse_agent_profile
-from fleet.sim.azurite import Azurite
+from fleet_sim.agent import Agent, Execution
+from fleet_sim.agent_profile import AgentProfile, parse_agent_profile
+from fleet_sim.azurite import Azurite
 from tests.sim.agent_helpers import Store, new_store, request
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from fleet.errors import InputError
-from fleet.sim.agent_profile import AgentProfile, Behaviour, Distribution, Draw, parse_agent_profile
-from fleet.sim.executors import ScriptJob, modelled_output
+from fleet_sim.agent_profile import AgentProfile, Behaviour, Distribution, Draw, parse_agent_profile
+from fleet_sim.executors import ScriptJob, modelled_output
 
 
 def test_empty_section_gives_documented_defaults() -> None:

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from fleet.sim.agent import Agent, Execution
-from fleet.sim.agent_profile import AgentProfile, Draw, parse_agent_profile
-from fleet.sim.azurite import Azurite
-from fleet.sim.executors import ScriptJob, ShellExecutor
+from fleet_sim.agent import Agent, Execution
+from fleet_sim.agent_profile import AgentProfile, Draw, parse_agent_profile
+from fleet_sim.azurite import Azurite
+from fleet_sim.executors import ScriptJob, ShellExecutor
 from tests.sim.agent_helpers import Store, new_store, request
 
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")

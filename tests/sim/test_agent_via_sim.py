@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import aiohttp
 
-from fleet.sim.agent_profile import parse_agent_profile
-from fleet.sim.azurite import Azurite
-from fleet.sim.config import Behaviour, Profile
+from fleet_sim.agent_profile import parse_agent_profile
+from fleet_sim.azurite import Azurite
+from fleet_sim.config import Behaviour, Profile
 from tests.fixtures.sim import SimFactory
 from tests.sim.agent_helpers import new_store
 from tests.sim.armhttp import AUTH, body, finished, rc_url

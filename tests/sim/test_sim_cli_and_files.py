@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from fleet.errors import InventoryError, SimulatorError
-from fleet.sim.config import SimConfig, load_profile
-from fleet.sim.fleetgen import generate_fleet
-from fleet.sim.inventory_io import read_inventory, write_inventory
-from fleet.sim.server import SimServer
+from fleet_sim.config import SimConfig, load_profile
+from fleet_sim.fleetgen import generate_fleet
+from fleet_sim.inventory_io import read_inventory, write_inventory
+from fleet_sim.server import SimServer
 
 PROFILE = """\
 throttle:

@@ -125,7 +125,7 @@ async def test_put_validation_errors_are_arm_shaped(sim_factory: SimFactory) -> 
 
 
 async def test_strict_parameter_values_reject_numbers(sim_factory: SimFactory) -> None:
-    from fleet.sim.config import Behaviour, Profile
+    from fleet_sim.config import Behaviour, Profile
 
     sim = await sim_factory(profile=Profile(behaviour=Behaviour(parameter_values="strict")))
     m = connected(sim)

@@ -6,8 +6,8 @@ import asyncio
 
 import aiohttp
 
-from fleet.sim.agent_profile import parse_agent_profile
-from fleet.sim.config import Behaviour, MachineOverride, Profile
+from fleet_sim.agent_profile import parse_agent_profile
+from fleet_sim.config import Behaviour, MachineOverride, Profile
 from tests.fixtures.sim import SimFactory
 from tests.sim.armhttp import AUTH, body, connected, finished, machine_url, poll_operation, rc_url
 

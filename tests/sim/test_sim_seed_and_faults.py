@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from fleet.sim.config import BucketSpec, DisconnectSpec, Faults, Profile, ThrottleSpec
+from fleet_sim.config import BucketSpec, DisconnectSpec, Faults, Profile, ThrottleSpec
 from tests.fixtures.sim import SimFactory
 from tests.sim.armhttp import AUTH, connected, machine_url, poll_operation, rc_url
 

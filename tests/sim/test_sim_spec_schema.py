@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from fleet.sim.config import BucketSpec, MachineOverride, NullsSpec, Profile, ThrottleSpec
+from fleet_sim.config import BucketSpec, MachineOverride, NullsSpec, Profile, ThrottleSpec
 from tests.fixtures.sim import SimFactory
 from tests.sim import specschema
 from tests.sim.armhttp import AUTH, body, connected, finished, machine_url, rc_url

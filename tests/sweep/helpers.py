@@ -6,17 +6,17 @@ import dataclasses
 from pathlib import Path
 
 from fleet.engine.session import execute_plan
+from fleet.engine.sweep import SweepOutcome, run_sweep
 from fleet.inventory import load_inventory
 from fleet.plan.model import Plan
-from fleet.sim.agent_profile import AgentProfile, Behaviour, Distribution
-from fleet.sim.azurite import Azurite
-from fleet.sim.config import MachineOverride, Profile
-from fleet.sim.inventory_io import write_inventory
-from fleet.sim.server import SimServer
+from fleet.plan.sweep import build_sweep
 from fleet.sweep.history import HistoryStore
-from fleet.sweep.plan import build_sweep
-from fleet.sweep.session import SweepOutcome, run_sweep
 from fleet.types import RunRecord
+from fleet_sim.agent_profile import AgentProfile, Behaviour, Distribution
+from fleet_sim.azurite import Azurite
+from fleet_sim.config import MachineOverride, Profile
+from fleet_sim.inventory_io import write_inventory
+from fleet_sim.server import SimServer
 from tests.engine.helpers import FAST_OPTIONS, connection
 from tests.fixtures.sim import FAST
 

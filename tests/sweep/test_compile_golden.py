@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from fleet.inventory import load_inventory
+from fleet.plan.sweep import build_sweep
 from fleet.sweep.compile import RunnerCheck, compile_runner
-from fleet.sweep.plan import build_sweep
 from fleet.sweep.protocol import parse_output
 from tests.sweep.helpers import NONCE
 

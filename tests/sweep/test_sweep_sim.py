@@ -9,11 +9,11 @@ from pathlib import Path
 
 import yaml
 
-from fleet.sim.azurite import Azurite
-from fleet.sim.config import MachineOverride
-from fleet.sim.inventory_io import inventory_document
+from fleet.engine.sweep import EXIT_DRIFT, EXIT_NONCOMPLIANT, EXIT_UNASSESSED
 from fleet.sweep.model import Status
-from fleet.sweep.session import EXIT_DRIFT, EXIT_NONCOMPLIANT, EXIT_UNASSESSED
+from fleet_sim.azurite import Azurite
+from fleet_sim.config import MachineOverride
+from fleet_sim.inventory_io import inventory_document
 from tests.engine.helpers import FAST_OPTIONS
 from tests.fixtures.sim import SimFactory
 from tests.sweep.helpers import NONCE, shell_profile, sweep_once

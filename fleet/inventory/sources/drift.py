@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from fleet.plan.model import MachineOrigin
-from fleet.types import MachineRef
+from fleet.types import MachineOrigin, MachineRef
 
 __all__ = ["StatusDisagreement", "status_disagreements"]
 

@@ -14,20 +14,20 @@ from typing import Any
 from aiohttp import web
 
 from fleet.errors import SimulatorError
-from fleet.sim.agent import Agent
-from fleet.sim.agent_profile import AgentProfile
-from fleet.sim.app import build_app
-from fleet.sim.azurite import Azurite, start_azurite
-from fleet.sim.clock import SimClock
-from fleet.sim.config import SimConfig
-from fleet.sim.faults import FaultInjector
-from fleet.sim.fleetgen import SimMachine, apply_overrides, generate_fleet
-from fleet.sim.inventory_io import read_inventory
-from fleet.sim.routes import SimContext
-from fleet.sim.state import AgentLike, FleetState
-from fleet.sim.stats import SimStats
-from fleet.sim.throttle import ThrottleBook
-from fleet.sim.tls import make_server_tls
+from fleet_sim.agent import Agent
+from fleet_sim.agent_profile import AgentProfile
+from fleet_sim.app import build_app
+from fleet_sim.azurite import Azurite, start_azurite
+from fleet_sim.clock import SimClock
+from fleet_sim.config import SimConfig
+from fleet_sim.faults import FaultInjector
+from fleet_sim.fleetgen import SimMachine, apply_overrides, generate_fleet
+from fleet_sim.inventory_io import read_inventory
+from fleet_sim.routes import SimContext
+from fleet_sim.state import AgentLike, FleetState
+from fleet_sim.stats import SimStats
+from fleet_sim.throttle import ThrottleBook
+from fleet_sim.tls import make_server_tls
 
 __all__ = ["DEFAULT_MACHINES", "SimServer", "is_loopback", "load_machines"]
 

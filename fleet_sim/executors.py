@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from fleet.sim.agent_profile import Draw
+from fleet_sim.agent_profile import Draw
 
 __all__ = [
     "ModelledExecutor",

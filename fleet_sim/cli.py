@@ -12,9 +12,9 @@ import click
 
 from fleet.commands.common import guarded, run_async
 from fleet.errors import UsageError
-from fleet.sim.config import Profile, SimConfig, load_profile
-from fleet.sim.inventory_io import write_inventory
-from fleet.sim.server import SimServer, load_machines
+from fleet_sim.config import Profile, SimConfig, load_profile
+from fleet_sim.inventory_io import write_inventory
+from fleet_sim.server import SimServer, load_machines
 
 __all__ = ["sim"]
 

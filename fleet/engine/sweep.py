@@ -15,11 +15,11 @@ from pathlib import Path
 
 from fleet.errors import EXIT_INTERRUPTED
 from fleet.plan.model import Plan
+from fleet.plan.sweep import SweepPlan, build_matrix
 from fleet.sweep.drift import Drift, diff_matrices
 from fleet.sweep.history import EXIT_LOCKED, HistoryStore
 from fleet.sweep.matrix import Matrix
 from fleet.sweep.model import Status
-from fleet.sweep.plan import SweepPlan, build_matrix
 from fleet.sweep.writers import write_sweep_files
 from fleet.types import RunRecord
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from fleet.sim.fleetgen import OS_NAMES, SimMachine
+from fleet_sim.fleetgen import OS_NAMES, SimMachine
 
 __all__ = [
     "OUTPUT_TAIL_BYTES",

@@ -1,6 +1,6 @@
 """What the simulator serves and how it behaves: ``SimConfig`` (the command line) and
 ``Profile`` (the ``--profile`` YAML file: throttling, faults, machine overrides, behaviour knobs
-and the agent's own section, which ``fleet.sim.agent_profile`` parses).
+and the agent's own section, which ``fleet_sim.agent_profile`` parses).
 
 Every value has a default that models ARM as documented (API.md §4, §5); behaviour that is
 UNCONFIRMED in Azure is a knob here, so tests can pin either reading.
@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from fleet.errors import SimulatorError
-from fleet.sim.yamlsrc import KeyPath, Located, load_located
+from fleet_sim.yamlsrc import KeyPath, Located, load_located
 
 __all__ = [
     "Behaviour",
@@ -131,7 +131,7 @@ class Profile:
     overrides: tuple[MachineOverride, ...] = ()
     nulls: NullsSpec = NullsSpec()
     behaviour: Behaviour = Behaviour()
-    agent: Any = None  # fleet.sim.agent_profile.AgentProfile, or None for its defaults
+    agent: Any = None  # fleet_sim.agent_profile.AgentProfile, or None for its defaults
     source: str = "<defaults>"
 
 
@@ -152,7 +152,7 @@ class SimConfig:
     rerun_identical_put: bool = False
     allow_remote: bool = False
     token_required: bool = True
-    # Azure Resource Graph's per-user quota (fleet.sim.graph): queries per window.
+    # Azure Resource Graph's per-user quota (fleet_sim.graph): queries per window.
     graph_quota: int = 15
     graph_window_s: float = 5.0
     graph_lag_s: float = 0.0  # Resource Graph reports statuses as of this long ago
@@ -349,7 +349,7 @@ def parse_profile(located: Located) -> Profile:
     overrides, nulls = _machines(r, top.get("machines"))
     agent: Any = None
     if top.get("agent") is not None:
-        from fleet.sim.agent_profile import parse_agent_profile  # A2's module; parsed up front
+        from fleet_sim.agent_profile import parse_agent_profile  # A2's module; parsed up front
 
         if not isinstance(top["agent"], Mapping):
             raise r.fail(("agent",), "must be a mapping")

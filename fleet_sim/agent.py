@@ -27,9 +27,9 @@ from typing import Any
 import aiohttp
 
 from fleet.errors import SimulatorError
-from fleet.sim.agent_profile import AgentProfile, Behaviour
-from fleet.sim.blobwriter import AppendBlobWriter, download_text, redact_url
-from fleet.sim.executors import ModelledExecutor, Outcome, ScriptJob, ShellExecutor
+from fleet_sim.agent_profile import AgentProfile, Behaviour
+from fleet_sim.blobwriter import AppendBlobWriter, download_text, redact_url
+from fleet_sim.executors import ModelledExecutor, Outcome, ScriptJob, ShellExecutor
 
 __all__ = ["TAIL_BYTES", "Agent", "Execution", "ExecutionRequest"]
 

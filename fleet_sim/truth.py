@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fleet.sim.agent import Execution
+    from fleet_sim.agent import Execution
 
 __all__ = ["ExecutionTruth", "Launch", "truth_json"]
 

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from fleet.sim.agent import Execution, ExecutionRequest
-from fleet.sim.armjson import iso_now
-from fleet.sim.clock import SimClock
-from fleet.sim.config import Behaviour
-from fleet.sim.faults import FaultInjector
-from fleet.sim.fleetgen import SimMachine, version_tuple
-from fleet.sim.stats import SimStats
-from fleet.sim.truth import Launch
+from fleet_sim.agent import Execution, ExecutionRequest
+from fleet_sim.armjson import iso_now
+from fleet_sim.clock import SimClock
+from fleet_sim.config import Behaviour
+from fleet_sim.faults import FaultInjector
+from fleet_sim.fleetgen import SimMachine, version_tuple
+from fleet_sim.stats import SimStats
+from fleet_sim.truth import Launch
 
 __all__ = ["AgentLike", "FleetState", "Operation", "RunCommand", "Unreachable"]
 
@@ -116,7 +116,7 @@ class FleetState:
         self._op_counter = 0
         self._started_wall = datetime.now(UTC)
         self._tasks: set[asyncio.Task[None]] = set()
-        self.launches: list[Launch] = []  # ground truth for /_sim/truth (fleet.sim.truth)
+        self.launches: list[Launch] = []  # ground truth for /_sim/truth (fleet_sim.truth)
 
     # ---- machines ---------------------------------------------------------------------------
 

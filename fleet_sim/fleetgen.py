@@ -9,8 +9,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from fleet.sim.config import MachineOverride, NullsSpec
 from fleet.types import machine_resource_id
+from fleet_sim.config import MachineOverride, NullsSpec
 
 __all__ = [
     "CURRENT_AGENT_VERSION",

@@ -35,7 +35,7 @@ def find_azurite_main(start: Path | None = None) -> Path | None:
     env = os.environ.get("FLEET_AZURITE_MAIN")
     if env:
         return Path(env) if Path(env).is_file() else None
-    roots = [start or Path.cwd(), Path(__file__).resolve().parents[2]]
+    roots = [start or Path.cwd(), Path(__file__).resolve().parents[1]]
     for root in roots:
         for folder in (root, *root.parents):
             candidate = folder / MAIN_JS

@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fleet.sim.config import BucketSpec, ThrottleSpec
+from fleet_sim.config import BucketSpec, ThrottleSpec
 
 __all__ = ["Admission", "ThrottleBook", "TokenBucket"]
 

@@ -1,7 +1,7 @@
 """The simulated Azure Resource Graph: ``POST /providers/Microsoft.ResourceGraph/resources``.
 
 Serves the Arc machines of the simulated fleet as rows of the ``resources`` table, runs the
-KQL subset of :mod:`fleet.sim.kql` over them (statuses as of ``graph_lag_s`` ago: ARG lags ARM), pages with ``$top``/``$skip``/``$skipToken`` and
+KQL subset of :mod:`fleet_sim.kql` over them (statuses as of ``graph_lag_s`` ago: ARG lags ARM), pages with ``$top``/``$skip``/``$skipToken`` and
 keeps ARG's per-user quota (``x-ms-user-quota-remaining`` / ``x-ms-user-quota-resets-after`` on
 every answer, 429 when spent). Anything outside the documented subset is an ARM-shaped 400,
 never a result computed some other way.
@@ -18,8 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
-from fleet.sim.armjson import machine_json
-from fleet.sim.kql import KqlError, parse_query
+from fleet_sim.armjson import machine_json
+from fleet_sim.kql import KqlError, parse_query
 
 __all__ = ["GRAPH_API_VERSIONS", "GRAPH_KEY", "GraphService", "GraphSpec", "resource_graph"]
 

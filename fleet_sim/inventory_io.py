@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 from fleet.errors import InventoryError
-from fleet.sim.fleetgen import CURRENT_AGENT_VERSION, SimMachine
-from fleet.sim.yamlsrc import KeyPath, Located, load_located
+from fleet_sim.fleetgen import CURRENT_AGENT_VERSION, SimMachine
+from fleet_sim.yamlsrc import KeyPath, Located, load_located
 
 __all__ = ["inventory_document", "read_inventory", "write_inventory"]
 

@@ -14,14 +14,14 @@ from typing import Any
 
 from aiohttp import web
 
-from fleet.sim.armjson import error_body
-from fleet.sim.faults import FaultInjector
-from fleet.sim.graph import GRAPH_KEY, GraphService, GraphSpec, resource_graph
-from fleet.sim.routes import HANDLERS, SimContext
-from fleet.sim.state import FleetState
-from fleet.sim.stats import SimStats
-from fleet.sim.throttle import Admission, ThrottleBook
-from fleet.sim.validate import ArmReject
+from fleet_sim.armjson import error_body
+from fleet_sim.faults import FaultInjector
+from fleet_sim.graph import GRAPH_KEY, GraphService, GraphSpec, resource_graph
+from fleet_sim.routes import HANDLERS, SimContext
+from fleet_sim.state import FleetState
+from fleet_sim.stats import SimStats
+from fleet_sim.throttle import Admission, ThrottleBook
+from fleet_sim.validate import ArmReject
 
 __all__ = ["API_VERSIONS", "build_app"]
 
@@ -242,7 +242,7 @@ async def _stats(request: web.Request) -> web.Response:
 
 
 async def _truth(request: web.Request) -> web.Response:
-    from fleet.sim.truth import truth_json
+    from fleet_sim.truth import truth_json
 
     return web.json_response(truth_json(request.app[STATE_KEY].launches))
 

@@ -11,12 +11,12 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from fleet.sim.armjson import error_body, machine_json, run_command_json
-from fleet.sim.clock import SimClock
-from fleet.sim.config import SimConfig
-from fleet.sim.fleetgen import SimMachine
-from fleet.sim.state import FleetState, Operation, RunCommand
-from fleet.sim.validate import ArmReject, validate_name, validate_run_command
+from fleet_sim.armjson import error_body, machine_json, run_command_json
+from fleet_sim.clock import SimClock
+from fleet_sim.config import SimConfig
+from fleet_sim.fleetgen import SimMachine
+from fleet_sim.state import FleetState, Operation, RunCommand
+from fleet_sim.validate import ArmReject, validate_name, validate_run_command
 
 __all__ = ["HANDLERS", "SimContext"]
 
@@ -316,7 +316,7 @@ async def operation_result(
 # (route name, method) -> (operation id for stats, handler)
 HANDLERS: dict[tuple[str, str], tuple[str, Handler]] = {
     ("subscriptions", "GET"): ("Subscriptions_List", subscriptions_list),
-    # Answered by fleet.sim.graph (Front dispatches it before ARM's throttle); listed for stats.
+    # Answered by fleet_sim.graph (Front dispatches it before ARM's throttle); listed for stats.
     ("resource_graph", "POST"): ("Resources_Query", subscriptions_list),
     ("machines_sub", "GET"): ("Machines_ListBySubscription", machines_list_sub),
     ("machines_rg", "GET"): ("Machines_ListByResourceGroup", machines_list_rg),

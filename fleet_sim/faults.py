@@ -9,8 +9,8 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from fleet.sim.clock import SimClock
-from fleet.sim.config import Faults
+from fleet_sim.clock import SimClock
+from fleet_sim.config import Faults
 
 __all__ = ["FaultInjector", "RequestFault"]
 
