@@ -1,6 +1,6 @@
 """Validate JSON bodies against the official OpenAPI definitions (jsonschema, resolving ``$ref``s
-into the spec files, common-types v3 included). The spec folder is ``$FLEET_SPEC_DIR`` or
-``../shared/spec`` beside the repository."""
+into the spec files, common-types v3 included). The spec folder is ``$FLEET_SPEC_DIR`` or the
+copy vendored in ``tests/data/spec`` (provenance and licence: tests/data/README.md)."""
 
 from __future__ import annotations
 
@@ -17,15 +17,25 @@ from referencing.jsonschema import DRAFT4
 REPO = Path(__file__).resolve().parents[2]
 RC_DIR = "specification/hybridcompute/resource-manager/Microsoft.HybridCompute"
 COMMON_TYPES = "specification/common-types/resource-management/v3/types.json"
+VENDORED = REPO / "tests" / "data" / "spec"
+EXAMPLE = f"{RC_DIR}/stable/2025-01-13/examples/machine/Machines_ListBySubscription.json"
 SPEC_FILES = {
     "2024-11-10-preview": f"{RC_DIR}/preview/2024-11-10-preview/HybridCompute.json",
     "2025-01-13": f"{RC_DIR}/stable/2025-01-13/HybridCompute.json",
 }
 
 
-def spec_dir() -> Path | None:
-    root = Path(os.environ.get("FLEET_SPEC_DIR") or REPO.parent / "shared" / "spec")
-    return root if all((root / f).is_file() for f in SPEC_FILES.values()) else None
+# Every file the tests resolve (and so every file tests/data/spec must hold, and no more).
+RESOLVED = (*SPEC_FILES.values(), COMMON_TYPES, EXAMPLE)
+
+
+def spec_dir() -> Path:
+    """The spec folder; a missing file is an error (the vendored copy is always there)."""
+    root = Path(os.environ.get("FLEET_SPEC_DIR") or VENDORED)
+    missing = [f for f in RESOLVED if not (root / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{root}: the OpenAPI spec lacks {', '.join(missing)}")
+    return root
 
 
 def _retrieve(uri: str) -> Resource[Any]:
@@ -36,7 +46,6 @@ def _retrieve(uri: str) -> Resource[Any]:
 @cache
 def validator(api_version: str, definition: str) -> Draft4Validator:
     root = spec_dir()
-    assert root is not None
     # ErrorResponse is ARM's common type, not HybridCompute's.
     file = COMMON_TYPES if definition == "ErrorResponse" else SPEC_FILES[api_version]
     path = (root / file).resolve()

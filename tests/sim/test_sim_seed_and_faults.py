@@ -13,7 +13,8 @@ from fleet_sim.config import BucketSpec, DisconnectSpec, Faults, Profile, Thrott
 from tests.fixtures.sim import SimFactory
 from tests.sim.armhttp import AUTH, connected, machine_url, poll_operation, rc_url
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "000_c5187fc497d45410.txt"
+# The walkthrough's request bodies, vendored (provenance and licence: tests/data/README.md).
+SEED = Path(__file__).resolve().parents[1] / "data" / "seed" / "run-command-rest-bodies.md"
 
 
 def seed_bodies() -> list[dict[str, object]]:
@@ -24,7 +25,6 @@ def seed_bodies() -> list[dict[str, object]]:
     return [json.loads(re.sub(r'("runAsPassword": "[^"]*")\s*\n', r"\1,\n", b)) for b in blocks[:3]]
 
 
-@pytest.mark.skipif(not SEED.is_file(), reason="the seed document is absent")
 async def test_seed_walkthrough_replays_with_documented_behaviour(sim_factory: SimFactory) -> None:
     inline, by_uri, patch = seed_bodies()
     assert inline["properties"]["parameters"][2]["value"] == 433  # type: ignore[index]

@@ -13,27 +13,23 @@ from tests.fixtures.sim import SimFactory
 from tests.sim import specschema
 from tests.sim.armhttp import AUTH, body, connected, finished, machine_url, rc_url
 
-pytestmark = pytest.mark.skipif(
-    specschema.spec_dir() is None, reason="the OpenAPI spec folder is absent (set FLEET_SPEC_DIR)"
-)
-
 VERSIONS = ("2024-11-10-preview", "2025-01-13")
 
 
 def test_the_specs_own_examples_pass_the_validator() -> None:
-    root = specschema.spec_dir()
-    assert root is not None
-    example = (
-        root
-        / specschema.RC_DIR
-        / "stable/2025-01-13/examples/machine/Machines_ListBySubscription.json"
-    )
+    example = specschema.spec_dir() / specschema.EXAMPLE
     listing = json.loads(example.read_text())["responses"]["200"]["body"]
     assert specschema.errors("2025-01-13", "MachineListResult", listing) == []
     # ...and the validator does reject a wrong shape, so passing means something.
     assert specschema.errors(
         "2025-01-13", "MachineRunCommand", {"properties": {"parameters": [{"name": 1}]}}
     )
+
+
+def test_the_vendored_spec_is_exactly_what_the_tests_resolve() -> None:
+    root = specschema.VENDORED
+    held = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    assert held == {*specschema.RESOLVED, "LICENSE"}
 
 
 @pytest.mark.parametrize("api", VERSIONS)
