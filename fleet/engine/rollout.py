@@ -28,7 +28,7 @@ from fleet.journal import Journal, job_key, utc_now
 from fleet.plan.model import Job, Plan
 from fleet.types import JobState, MachineRef, RolloutPolicy
 
-__all__ = ["Rollout", "RolloutOutcome", "resolve_amount"]
+__all__ = ["BudgetBase", "Rollout", "RolloutOutcome", "resolve_amount"]
 
 
 Approver = Callable[[int, str], Awaitable[bool]]
@@ -42,6 +42,20 @@ class RolloutOutcome:
     awaiting_approval: int | None = None  # the wave after which the run waits for approval
     machine_states: dict[str, JobState] = field(default_factory=dict)
     preflight_status: dict[str, str | None] = field(default_factory=dict)  # what ARM said
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetBase:
+    """What a rollout over part of a wave (a production-mode shard) must count its budgets
+    against: the whole wave's and run's sizes, and the failures and unreachable machines the
+    rest of the wave and run already had. The embedded mode passes none (its plan is whole)."""
+
+    wave_size: int
+    run_size: int
+    failed_in_wave: int = 0
+    failed_in_run: int = 0
+    unreachable_in_wave: int = 0
+    unreachable_in_run: int = 0
 
 
 class Rollout:
@@ -60,8 +74,10 @@ class Rollout:
         emit: Observer,
         approver: Approver | None = None,
         failpoints: Failpoints | None = None,
+        budget_base: BudgetBase | None = None,
     ) -> None:
         self._plan = plan
+        self._base = budget_base
         self._arm = arm
         self._runner = runner
         self._journal = journal
@@ -81,6 +97,10 @@ class Rollout:
         self.outcome = RolloutOutcome()
         self._failures_run = 0
         self._unreachable_run = 0
+        if budget_base is not None:
+            self._total = budget_base.run_size
+            self._failures_run = budget_base.failed_in_run
+            self._unreachable_run = budget_base.unreachable_in_run
         self._running: dict[asyncio.Task[JobState], MachineRef] = {}
 
     # -- control from outside (signals, `fleet cancel`) ------------------------------------
@@ -103,6 +123,19 @@ class Rollout:
                 self._emit(RunEvent(f"stopping {len(self._running)} in-flight machine(s)", "warning"))
             for task in self._running:
                 task.cancel()
+
+    def breach(self, reason: str) -> None:
+        """A budget tripped elsewhere (another shard of the wave): act as if it tripped here
+        (halt: launch nothing new; abort: also stop what runs)."""
+        if self.outcome.breached:
+            return
+        self._breach(reason)
+        if self._policy.on_breach == "abort":
+            for task in self._running:
+                task.cancel()
+
+    def counts_as_failure(self, state: JobState) -> bool:
+        return self._counts_as_failure(state)
 
     # -- the run ---------------------------------------------------------------------------
     async def run(self) -> RolloutOutcome:
@@ -322,9 +355,15 @@ class Rollout:
         return state.is_failure or (state == JobState.CANCELED and self.outcome.stopped is None)
 
     def _check_failures(self, in_wave: int, wave_size: int) -> None:
+        base = self._base
+        if base is not None:
+            in_wave, wave_size = in_wave + base.failed_in_wave, base.wave_size
         self._check_budget("failed", self._policy.max_failures, in_wave, self._failures_run, wave_size)
 
     def _check_unreachable(self, in_wave: int, wave_size: int) -> None:
+        base = self._base
+        if base is not None:
+            in_wave, wave_size = in_wave + base.unreachable_in_wave, base.wave_size
         self._check_budget(
             "unreachable", self._policy.max_unreachable, in_wave, self._unreachable_run, wave_size
         )

@@ -30,7 +30,7 @@ from fleet.engine.jobs import JobRunner, request_sha256
 from fleet.engine.options import Clock, EngineOptions, MonotonicClock
 from fleet.engine.poller import PollScheduler
 from fleet.engine.record import build_record, previous_counts, save_run_meta
-from fleet.engine.rollout import Approver, Rollout, RolloutOutcome
+from fleet.engine.rollout import Approver, BudgetBase, Rollout, RolloutOutcome
 from fleet.errors import EXIT_INTERRUPTED, FleetError, RunFolderError, UsageError
 from fleet.failpoints import Failpoints
 from fleet.journal import Journal, job_key, utc_now
@@ -151,9 +151,15 @@ async def execute_plan(
     approver: Approver | None = None,
     inputs: Mapping[str, str] | None = None,
     handle_signals: bool = False,
+    budget_base: BudgetBase | None = None,
+    on_rollout: Callable[[Rollout], None] | None = None,
 ) -> RunRecord:
     """Execute ``plan`` (or, with ``resume``, continue it from its journal) and write the run
-    folder. Returns the run's record."""
+    folder. Returns the run's record.
+
+    Production mode runs each shard through here: ``plan`` is then the shard's part of one
+    wave, ``budget_base`` what the rest of the wave and run counted, and ``on_rollout``
+    receives the rollout so the shard can stop it or trip its budget from outside."""
     from fleet.arm.credentials import check_endpoint
 
     options = options or EngineOptions()
@@ -196,7 +202,7 @@ async def execute_plan(
         return await _execute(
             plan, journal, connection=connection, run_dir=run_dir, options=options, emit=emit,
             clock=clock, transport=transport, resolve_secret=resolve_secret, approver=approver,
-            handle_signals=handle_signals,
+            handle_signals=handle_signals, budget_base=budget_base, on_rollout=on_rollout,
         )
     finally:
         journal.close()
@@ -216,6 +222,8 @@ async def _execute(
     resolve_secret: Callable[[SecretRef], str] | None,
     approver: Approver | None,
     handle_signals: bool,
+    budget_base: BudgetBase | None = None,
+    on_rollout: Callable[[Rollout], None] | None = None,
 ) -> RunRecord:
     from fleet.arm.client import ArmClient
     from fleet.arm.credentials import build_credential
@@ -274,8 +282,10 @@ async def _execute(
             )
             rollout = Rollout(
                 plan, arm=arm, runner=runner, journal=journal, clock=clock, options=options,
-                emit=emit, approver=approver, failpoints=failpoints,
+                emit=emit, approver=approver, failpoints=failpoints, budget_base=budget_base,
             )
+            if on_rollout is not None:
+                on_rollout(rollout)
             watcher = asyncio.get_running_loop().create_task(watch_cancel(journal, rollout))
             stack.callback(watcher.cancel)
             if handle_signals:
