@@ -97,7 +97,6 @@ class JobRunner:
             return prior
         dispatched = prior in (JobState.DISPATCHED, JobState.RUNNING)
         try:
-            started_mono = self._clock.now()
             if dispatched:
                 view = await self._reconcile(job, prior)
                 if isinstance(view, JobState):
@@ -108,6 +107,11 @@ class JobRunner:
                 state = await self._dispatch(job)
                 if state is not None:
                     return state
+            # The deadline starts when ARM has accepted the PUT (or, after a restart, when the
+            # job was adopted), not when the job was scheduled: a PUT that waited for write
+            # tokens or 429s (up to the retry deadline, longer than the margin) still gets its
+            # whole timeout + margin, so a throttled job is never stopped just after it starts.
+            started_mono = self._clock.now()
             deadline = started_mono + job.timeout_s + self._options.timeout_margin_s
             outcome = await self._poller.wait(
                 lambda: self._arm.get_run_command(job.machine, job.run_command_name),
