@@ -89,12 +89,23 @@ class ArmClient:
         self._observer = observer
         self._random = random or _random.random
         self._throttle = Throttle(limits, self._clock)
-        self.concurrency = ConcurrencyController(limits.concurrency, self._clock)
+        self._aimd = limits.concurrency
+        # ARM's budgets (and so its 429s) are per subscription: so is the in-flight limit.
+        self._concurrency: dict[str, ConcurrencyController] = {}
         self._requests: Counter[str] = Counter()
         self._by_status: Counter[str] = Counter()
         self._throttled = 0
         self._retries = 0
         self._throttle_wait_s = 0.0
+
+    def concurrency_for(self, subscription_id: str) -> ConcurrencyController:
+        """The in-flight limit of one subscription (AIMD on its own 429s): ARM's buckets are
+        per subscription, so one subscription's throttling never slows another's."""
+        key = subscription_id.lower()
+        controller = self._concurrency.get(key)
+        if controller is None:
+            controller = self._concurrency[key] = ConcurrencyController(self._aimd, self._clock)
+        return controller
 
     # ----------------------------------------------------------------- operations
 
@@ -261,7 +272,7 @@ class ArmClient:
                 self._retry_event(kind, method, url, attempt, delay, str(status))
                 await self._clock.sleep(delay)
                 continue
-            self.concurrency.on_success()
+            self.concurrency_for(subscription_id).on_success()
             return response
 
     async def _throttled_pause(
@@ -283,7 +294,7 @@ class ArmClient:
         pause_s = min(pause_s, self._retry.max_retry_after_s)
         if self._throttle.pause(subscription_id, kind, pause_s):
             self._emit(ThrottlePaused(subscription_id=subscription_id, kind=kind, pause_s=pause_s))
-        self.concurrency.on_throttle()
+        self.concurrency_for(subscription_id).on_throttle()
         if not budget.allows_wait(pause_s):
             code, text = error_parts(response, method, url)
             raise ThrottledError(

@@ -17,6 +17,7 @@ from typing import Any
 
 from fleet.engine.amounts import resolve_amount
 from fleet.engine.events import Observer, RunEvent, WaveEvent
+from fleet.engine.fairqueue import FairQueue
 from fleet.engine.jobs import JobRunner
 from fleet.engine.options import Clock, EngineOptions
 from fleet.engine.preflight import preflight
@@ -257,34 +258,36 @@ class Rollout:
                 self.outcome.machine_states[machine.key] = JobState.UNREACHABLE
         self._check_unreachable(unreachable_in_wave, len(machines))
         window = resolve_amount(self._policy.max_concurrency, len(machines), minimum=1) or 1
-        cap = getattr(getattr(self._arm, "concurrency", None), "cap", None)
-        if callable(cap):
-            cap(window)
+        for subscription in {m.subscription_id.lower() for m in todo}:
+            self._arm.concurrency_for(subscription).cap(window)
         slow = 1 if self._policy.slow_start else window
-        pending = list(todo)
+        pending = FairQueue(todo)
         running = self._running
         try:
             while pending or running:
                 halted = self.outcome.breached and self._policy.on_breach != "continue"
                 if (halted or self.outcome.stopped == "canceled") and pending:
                     why = "halted by the rollout policy" if halted else "run canceled by the operator"
-                    for machine in pending:
+                    for machine in pending.drain():
                         for job in self._jobs[machine.key]:
                             self._runner.skip(job, why)
                         self.outcome.machine_states[machine.key] = JobState.SKIPPED
-                    pending = []
                 if self.outcome.stopped:
-                    pending = []  # interrupted: the rest stays pending, for `fleet resume`
-                limit = min(window, slow, self._arm_limit())
+                    pending.drain()  # interrupted: the rest stays pending, for `fleet resume`
+                limit = min(window, slow)
                 while pending and len(running) < limit:
-                    machine = pending.pop(0)
-                    task = asyncio.get_running_loop().create_task(self._machine(machine))
-                    running[task] = machine
+                    chosen = pending.pop(self._subscription_limit)
+                    if chosen is None:  # every subscription with work is at its own limit
+                        break
+                    pending.started(chosen)
+                    task = asyncio.get_running_loop().create_task(self._machine(chosen))
+                    running[task] = chosen
                 if not running:
                     break
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     machine = running.pop(task)
+                    pending.finished(machine)
                     error = None if task.cancelled() else task.exception()
                     if isinstance(error, RunStoppedError):
                         # The run folder cannot be written: stop like Ctrl-C (resumable).
@@ -319,10 +322,10 @@ class Rollout:
 
     _wave_needed_work = False
 
-    def _arm_limit(self) -> int:
-        controller = getattr(self._arm, "concurrency", None)
-        limit = getattr(controller, "limit", None)
-        return int(limit) if isinstance(limit, int | float) and limit >= 1 else 1_000_000
+    def _subscription_limit(self, subscription_id: str) -> int:
+        """How many of one subscription's machines may be in flight: its own AIMD limit."""
+        limit: int = self._arm.concurrency_for(subscription_id).limit
+        return max(1, limit)
 
     def _check_verify(self, index: int, machines: Sequence[MachineRef]) -> None:
         """A ``verify:`` step is a health gate: if it did not pass on every machine of the

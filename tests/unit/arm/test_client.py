@@ -243,7 +243,7 @@ async def test_429_pauses_the_bucket_once_for_concurrent_callers() -> None:
     assert len(retried_at) == 5
     assert min(retried_at) >= 2.0  # nobody jumped the pause
     assert retried_at == sorted(retried_at) and len(set(retried_at)) == 5  # one by one, no herd
-    assert client.concurrency.limit == 20  # one decrease for one burst
+    assert client.concurrency_for(SUB).limit == 20  # one decrease for one burst
     stats = client.stats()
     assert stats.throttled == 5 and stats.by_status == {"429": 5, "200": 5}
 
