@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from fleet.errors import SecretError
+from fleet.safeio import read_bytes
 from fleet.types import SecretRef
 
 __all__ = ["Resolver", "default_resolvers", "resolve_secret"]
@@ -35,15 +35,8 @@ def _from_env(name: str) -> str:
 
 def _from_file(path: str) -> str:
     where = f"secret file:{path}"
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError as exc:
-        raise SecretError("secret file not found", field=where) from exc
-    except OSError as exc:
-        raise SecretError(f"cannot read secret file: {exc.strerror or 'error'}",
-                          field=where) from exc
-    if len(data) > MAX_SECRET_BYTES:
-        raise SecretError(f"secret file is larger than {MAX_SECRET_BYTES} bytes", field=where)
+    data = read_bytes(path, max_bytes=MAX_SECRET_BYTES, error=SecretError, field=where,
+                      what="secret file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -17,13 +17,19 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from fleet.errors import InputError
+from fleet.safeio import MAX_INPUT_BYTES, read_bytes
 
 __all__ = ["YList", "YMap", "describe", "line_of", "load_yaml", "load_yaml_text"]
 
 # A document bigger than this is not an inventory or a playbook; refuse it before parsing.
-MAX_YAML_BYTES = 32 * 1024 * 1024
+MAX_YAML_BYTES = MAX_INPUT_BYTES
 # Aliases may share subtrees; this caps what a "billion laughs" document can expand to.
 MAX_NODES = 2_000_000
+# Values that aliases add beyond the document's own: every consumer (vars merged per host,
+# templates, JSON plans) walks the expanded tree, so aliases may repeat a little, not explode.
+MAX_ALIAS_EXPANSION = 100_000
+# Inventories and playbooks are a few levels deep; every consumer may walk them recursively.
+MAX_DEPTH = 64
 
 
 class YMap(dict[Any, Any]):
@@ -77,6 +83,8 @@ class _Builder:
         cached = self.done.get(id(node))
         if cached is not None:
             return cached
+        if len(self.active) >= MAX_DEPTH:
+            raise self.fail(node, f"nested too deeply (more than {MAX_DEPTH} levels)")
         self.active.add(id(node))
         try:
             return self._build(node)
@@ -150,15 +158,19 @@ def _problem(exc: Exception) -> str:
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+
+
 def describe(value: Any) -> str:
-    """What a YAML value is, for error messages ("a list", "int 5")."""
+    """What a YAML value is, for error messages ("a list", "a string"). Never the value itself:
+    the file may not be what the user thinks (a password file given as the inventory)."""
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
     if value is None:
         return "nothing"
-    return f"{type(value).__name__} {value!r}"[:80]
+    return _TYPE_NAMES.get(type(value), f"a {type(value).__name__} value")
 
 
 def _culprit(text: str, mark: Any) -> str:
@@ -171,7 +183,11 @@ def _culprit(text: str, mark: Any) -> str:
     char = lines[mark.line][mark.column]
     if char == "\t":
         return " (a tab: indent with spaces)"
-    return f" ({char!r})" if not char.isalnum() and not char.isspace() else ""
+    # YAML's own punctuation only: any other character could be part of a secret.
+    return f" ({char!r})" if char in _INDICATORS else ""
+
+
+_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
 
 
 def load_yaml_text(text: str, *, file: str, error: type[InputError]) -> Any:
@@ -192,25 +208,50 @@ def load_yaml_text(text: str, *, file: str, error: type[InputError]) -> Any:
                     line=nodes[1].start_mark.line + 1)
     if not nodes or nodes[0] is None:
         return None
+    if "*" in text:  # an alias needs one; the walk is skipped for alias-free documents
+        _check_expansion(nodes[0], file=file, error=error)
     try:
         return _Builder(file, error).build(nodes[0])
     except RecursionError as exc:
         raise error("document nested too deeply", file=file) from exc
 
 
+def _check_expansion(root: Node, *, file: str, error: type[InputError]) -> None:
+    """Refuse a document whose aliases expand it by more than MAX_ALIAS_EXPANSION values
+    (a "billion laughs"). Iterative and memoised: linear in the document, whatever it says."""
+    sizes: dict[int, int] = {}
+    distinct = 0
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in sizes and not children_done:
+            continue
+        children: list[Node] = []
+        if isinstance(node, SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, MappingNode):
+            children = [part for pair in node.value for part in pair]
+        if not children_done:
+            if key in sizes:
+                continue
+            sizes[key] = -1  # in progress: a recursive alias, reported by the builder
+            distinct += 1
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        total = 1 + sum(max(sizes.get(id(child), 1), 1) for child in children)
+        sizes[key] = total
+        if total - distinct > MAX_ALIAS_EXPANSION or total > MAX_NODES:
+            raise error("aliases expand the document too much (more than "
+                        f"{MAX_ALIAS_EXPANSION} repeated values: a YAML alias bomb?)",
+                        file=file, line=node.start_mark.line + 1)
+
+
 def load_yaml(path: Path, *, error: type[InputError]) -> Any:
-    """Read and parse ``path``. A missing or unreadable file is ``error`` too."""
+    """Read and parse ``path`` (a regular file, size-capped: ``fleet.safeio``)."""
     file = str(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise error("file not found", file=file) from exc
-    except IsADirectoryError as exc:
-        raise error("is a directory, expected a YAML file", file=file) from exc
-    except OSError as exc:
-        raise error(f"cannot read: {exc.strerror or exc}", file=file) from exc
-    if len(data) > MAX_YAML_BYTES:
-        raise error("file too large", file=file)
+    data = read_bytes(path, max_bytes=MAX_YAML_BYTES, error=error)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

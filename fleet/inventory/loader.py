@@ -10,6 +10,7 @@ templates: a ``{{`` in a tag stays two braces.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -184,11 +185,13 @@ class _Reader:
         base = self.path.parent / folder
         for suffix in ("", *VARS_SUFFIXES):
             candidate = base / f"{name}{suffix}"
-            if candidate.is_file() and (suffix or not candidate.name.startswith(".")):
-                yield candidate
-            elif suffix == "" and candidate.is_dir():
+            # Anything there that is not a folder is read (and refused by safeio if it is a
+            # FIFO, a device, a broken link or a link loop): variables are never dropped silently.
+            if suffix == "" and candidate.is_dir():
                 yield from sorted(p for p in candidate.iterdir()
-                                  if p.is_file() and p.suffix in VARS_SUFFIXES)
+                                  if p.suffix in VARS_SUFFIXES and not p.is_dir())
+            elif os.path.lexists(candidate) and (suffix or not candidate.name.startswith(".")):
+                yield candidate
 
     def read_vars_file(self, path: Path) -> dict[str, Any]:
         data = load_yaml(path, error=InventoryError)

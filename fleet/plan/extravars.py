@@ -3,7 +3,6 @@ or ``@file.yaml`` (a YAML or JSON mapping). Later options win over earlier ones.
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 from fleet.errors import InputError, UsageError
 from fleet.inventory.loader import plain
+from fleet.safeio import load_json
 from fleet.yamlsrc import load_yaml
 
 __all__ = ["parse_extra_vars"]
@@ -32,10 +32,7 @@ def parse_extra_vars(items: Iterable[str]) -> dict[str, Any]:
                 raise ExtraVarsError("extra vars file must hold a mapping", file=text[1:])
             merged.update(plain(data))
         elif text.startswith("{"):
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"-e: invalid JSON: {exc.msg} at column {exc.colno}") from exc
+            data = load_json(text, error=ExtraVarsError, field="-e")
             if not isinstance(data, dict):
                 raise UsageError("-e: JSON extra vars must be an object")
             merged.update(data)

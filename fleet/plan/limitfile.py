@@ -6,8 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from fleet.errors import SelectionError
+from fleet.safeio import read_text
 
 __all__ = ["expand_limit"]
+
+# 100,000 machine names fit in a few MB.
+MAX_LIMIT_FILE_BYTES = 8 * 1024 * 1024
 
 
 def expand_limit(limit: str | None) -> str | None:
@@ -15,17 +19,19 @@ def expand_limit(limit: str | None) -> str | None:
     if limit is None or not limit.startswith("@"):
         return limit
     path = Path(limit[1:])
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise SelectionError(f"cannot read the limit file: {error.strerror or error}",
-                             file=str(path), field="--limit") from error
-    names = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    lines = read_text(path, max_bytes=MAX_LIMIT_FILE_BYTES, error=SelectionError,
+                      field="--limit", what="limit file").splitlines()
+    names: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        name = line.strip()
+        if not name or name.startswith("#"):
+            continue
+        if any(ch in name for ch in ":,&!*?[] ") or not name.isprintable():
+            # The line is not quoted: the file may be anything (a password file by mistake).
+            raise SelectionError("not a machine name", file=str(path), line=number,
+                                 field="--limit", hint="one machine name per line")
+        names.append(name)
     if not names:
         raise SelectionError("the limit file names no machine (nothing to run)", file=str(path),
                              field="--limit")
-    for number, name in enumerate(names, start=1):
-        if any(ch in name for ch in ":,&!*?[] "):
-            raise SelectionError(f"{name!r} is not a machine name", file=str(path), line=number,
-                                 field="--limit", hint="one machine name per line")
     return ":".join(names)

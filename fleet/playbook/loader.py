@@ -16,6 +16,7 @@ from fleet.playbook.checklist import read_check_timeout, read_checks
 from fleet.playbook.checks import Ctx
 from fleet.playbook.model import Param, Playbook, RunAsSpec, StepSpec, SuccessSpec, Tmpl
 from fleet.playbook.rollout import read_rollout
+from fleet.safeio import read_bytes, read_text
 from fleet.sweep.model import Check
 from fleet.yamlsrc import YMap, describe, line_of, load_yaml_text
 
@@ -131,21 +132,10 @@ def _read_script_file(ctx: Ctx, ref: Tmpl) -> str:
         raise ctx.error("script_file is a path, not a template", ref.line, ref.field)
     path = ctx.path.parent / relative
     try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ctx.error(f"script file {relative!r} not found (looked in {path.parent})",
-                        ref.line, ref.field) from exc
-    except OSError as exc:
-        raise ctx.error(f"cannot read script file {relative!r}: {exc.strerror or exc}",
-                        ref.line, ref.field) from exc
-    if len(data) > MAX_SCRIPT_FILE_BYTES:
-        raise ctx.error(f"script file is larger than {MAX_SCRIPT_FILE_BYTES} bytes", ref.line,
-                        ref.field)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ctx.error(f"script file {relative!r} is not UTF-8 text", ref.line,
-                        ref.field) from exc
+        return read_text(path, max_bytes=MAX_SCRIPT_FILE_BYTES, error=PlaybookError,
+                         what=f"script file {relative!r}")
+    except PlaybookError as exc:  # name the playbook's line and field, not only the path
+        raise ctx.error(exc.message, ref.line, ref.field) from exc
 
 
 def _step(ctx: Ctx, body: Any, where: str, line: int | None, *, name: str | None,
@@ -241,17 +231,12 @@ def _sweep(ctx: Ctx, doc: YMap, defaults: StepSpec) -> tuple[tuple[StepSpec, ...
 def load_playbook(path: Path) -> Playbook:
     """Load and validate ``path``. Raises PlaybookError (or TemplateError/SelectionError)."""
     ctx = Ctx(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise PlaybookError("playbook not found", file=ctx.file) from exc
-    except OSError as exc:
-        raise PlaybookError(f"cannot read playbook: {exc.strerror or exc}",
-                            file=ctx.file) from exc
+    data = read_bytes(path, error=PlaybookError, what="playbook")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise PlaybookError("playbook is not UTF-8 text", file=ctx.file) from exc
+        raise PlaybookError(f"playbook is not UTF-8 text (byte {exc.start})",
+                            file=ctx.file) from exc
     doc = load_yaml_text(text, file=ctx.file, error=PlaybookError)
     if not isinstance(doc, YMap):
         raise ctx.error(f"a playbook is a mapping (name, hosts, steps...), got {describe(doc)}",

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from fleet.errors import RunFolderError
+from fleet.errors import InputError, RunFolderError
 from fleet.report.schema import SCHEMA_NAME, SCHEMA_VERSION, record_from_dict
+from fleet.safeio import load_json, read_text
 from fleet.types import RunRecord
 
 __all__ = ["REPORT_JSON", "load_record"]
 
 REPORT_JSON = "report.json"
+MAX_REPORT_BYTES = 512 * 1024 * 1024
 
 
 def load_record(run_dir: Path) -> RunRecord:
@@ -21,16 +22,12 @@ def load_record(run_dir: Path) -> RunRecord:
     if not run_dir.is_dir():
         raise RunFolderError(f"{run_dir}: no such run folder")
     path = run_dir / REPORT_JSON
+    if not path.exists() and not path.is_symlink():
+        raise RunFolderError(f"{path}: not found (is {run_dir} a fleet run folder?)")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as error:
-        raise RunFolderError(f"{path}: not found (is {run_dir} a fleet run folder?)") from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise RunFolderError(f"{path}: cannot read: {error}") from error
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise RunFolderError(f"{path}:{error.lineno}: not valid JSON: {error.msg}") from error
+        doc = load_json(read_text(path, max_bytes=MAX_REPORT_BYTES), file=str(path))
+    except InputError as error:
+        raise RunFolderError(error.one_line()) from error
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA_NAME:
         raise RunFolderError(f"{path}: not a fleet report (no \"schema\": \"{SCHEMA_NAME}\")")
     version = doc.get("schema_version")

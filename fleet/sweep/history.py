@@ -20,13 +20,18 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from fleet.errors import FleetError, InputError, RunFolderError
+from fleet.errors import FleetError, RunFolderError
+from fleet.safeio import load_json, read_text
 from fleet.sweep.matrix import Matrix, matrix_from_json, matrix_to_json
 
 __all__ = ["EXIT_LOCKED", "HistoryLockedError", "HistoryStore", "load_matrix"]
 
 EXIT_LOCKED = 8
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+# A sweep of 10,000 machines x 50 checks, details included, is a few tens of MB.
+MAX_MATRIX_BYTES = 128 * 1024 * 1024
 
 
 class HistoryLockedError(RunFolderError):
@@ -36,12 +41,8 @@ class HistoryLockedError(RunFolderError):
 
 
 def load_matrix(path: Path) -> Matrix:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError("sweep matrix not found", file=str(path)) from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read sweep matrix: {exc}"[:200], file=str(path)) from exc
+    text = read_text(path, max_bytes=MAX_MATRIX_BYTES, what="sweep matrix")
+    data = load_json(text, file=str(path))
     return matrix_from_json(data, where=str(path))
 
 

@@ -30,7 +30,7 @@ def test_bad_limit_files_are_one_line_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_text("web1\nweb*\n")
     runner = CliRunner()
-    for path, fragment in ((tmp_path / "missing.txt", "cannot read the limit file"),
+    for path, fragment in ((tmp_path / "missing.txt", "limit file not found"),
                            (empty, "names no machine"), (bad, f"{bad}:2: --limit")):
         result = runner.invoke(main, ["plan", str(ROOT / "playbooks" / "seed-pki-endpoint.yaml"),
                                       "-i", str(ROOT / "inventory.example.yaml"), "--limit", f"@{path}"])

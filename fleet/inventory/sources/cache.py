@@ -17,12 +17,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fleet.errors import InventoryError
+from fleet.errors import InputError, InventoryError
 from fleet.inventory.sources.model import Discovered
+from fleet.safeio import load_json, read_text
 
 __all__ = ["CACHE_SCHEMA", "SourceCache", "default_cache_dir", "iso_utc"]
 
 CACHE_SCHEMA = "fleet.inventory-cache/1"
+# 100,000 machines with their tags: well under this.
+MAX_CACHE_BYTES = 256 * 1024 * 1024
 
 
 def default_cache_dir() -> Path:
@@ -59,11 +62,11 @@ class SourceCache:
         if ttl_s <= 0:
             return None
         path = self.path_for(key)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        if not path.exists():
             return None
-        except (OSError, ValueError):
+        try:
+            data = load_json(read_text(path, max_bytes=MAX_CACHE_BYTES))
+        except InputError:
             return None  # a damaged cache file is a miss, not an error: the source is the truth
         if not isinstance(data, dict) or data.get("schema") != CACHE_SCHEMA:
             return None
