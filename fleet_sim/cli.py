@@ -125,6 +125,12 @@ def _profile(path: Path | None) -> Profile:
     default=None,
     help="Also write the served fleet as an inventory file.",
 )
+@click.option(
+    "--ready-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the ready line to this file (atomically) once the simulator answers.",
+)
 def serve(
     host: str,
     port: int,
@@ -141,6 +147,7 @@ def serve(
     rerun_identical_put: bool,
     allow_remote: bool,
     write_inventory: Path | None,
+    ready_file: Path | None,
 ) -> None:
     """Serve simulated ARM until SIGTERM or SIGINT. The first line on stdout is a JSON object
     with arm_endpoint (and ca_file, storage_connection_string when they exist)."""
@@ -168,10 +175,10 @@ def serve(
         )
 
     config = guarded(build)
-    run_async(lambda: _serve(config, write_inventory))
+    run_async(lambda: _serve(config, write_inventory, ready_file))
 
 
-async def _serve(config: SimConfig, inventory_out: Path | None) -> None:
+async def _serve(config: SimConfig, inventory_out: Path | None, ready_file: Path | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -188,7 +195,51 @@ async def _serve(config: SimConfig, inventory_out: Path | None) -> None:
         ready["subscriptions"] = sorted({m.subscription_id for m in server.machines})
         sys.stdout.write(json.dumps(ready) + "\n")
         sys.stdout.flush()
+        if ready_file is not None:
+            partial = ready_file.with_name(ready_file.name + ".partial")
+            partial.write_text(json.dumps(ready) + "\n", encoding="utf-8")
+            partial.replace(ready_file)
         await stop.wait()
+
+
+@sim.command("start", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the simulator's files (default: a new temporary folder).")
+@click.pass_context
+def start(ctx: click.Context, folder: Path | None) -> None:
+    """Start `fleet sim serve` in the background (any of its options may follow) and print
+    `export` lines once it answers. Use it as:
+
+        eval "$(fleet sim start --machines 50 --tls --storage azurite)"
+
+    The folder (FLEET_SIM_DIR) holds inventory.yaml, ca.pem, sim.log; stop with `fleet sim stop`.
+    """
+    from fleet_sim.daemon import export_lines, start_background
+
+    args = list(ctx.args)
+    scale_text = next((a.split("=", 1)[1] for a in args if a.startswith("--time-scale=")), None)
+    if "--time-scale" in args and args.index("--time-scale") + 1 < len(args):
+        scale_text = args[args.index("--time-scale") + 1]
+    try:
+        scale = float(scale_text) if scale_text else None
+    except ValueError:
+        scale = None
+    where, ready = guarded(lambda: start_background(args, folder))
+    sys.stdout.write(export_lines(where, ready, scale))
+    click.echo(
+        f"simulator ready: {ready.get('machines')} machines at {ready.get('arm_endpoint')}; "
+        f"inventory {where / 'inventory.yaml'}; stop it with: fleet sim stop", err=True)
+
+
+@sim.command("stop")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), envvar="FLEET_SIM_DIR",
+              required=True, help="The folder `fleet sim start` printed (default: $FLEET_SIM_DIR).")
+def stop(folder: Path) -> None:
+    """Stop the simulator `fleet sim start` left running in FOLDER (and its Azurite)."""
+    from fleet_sim.daemon import stop_background
+
+    pid = guarded(lambda: stop_background(folder))
+    click.echo("simulator stopped" if pid else f"no simulator was running in {folder}", err=True)
 
 
 @sim.command("write-inventory")

@@ -152,7 +152,8 @@ def inventory_document(machines: Iterable[SimMachine]) -> dict[str, Any]:
             "os_type": m.os_type,
             "tags": dict(m.tags),
         }
-        names = [f"os_{m.os_type}", f"location_{m.location}"]
+        # ``windows``/``linux`` too: the shipped playbooks target those groups.
+        names = [m.os_type, f"os_{m.os_type}", f"location_{m.location}"]
         names += [f"{k}_{v}" for k, v in sorted(m.tags.items())]
         for group in names:
             groups.setdefault(_group(group), {})[m.name] = {}
