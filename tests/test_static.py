@@ -28,3 +28,12 @@ def test_ruff_is_clean() -> None:
 def test_mypy_strict_is_clean() -> None:
     result = subprocess.run([_tool("mypy"), "fleet"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_mypy_checks_the_fakes_against_the_seams() -> None:
+    """The tests' fakes are annotated with the Protocols they stand in for (tests/unit/
+    test_seams.py): a Protocol and a fake that drift apart fail here, not in a confusing way
+    at run time."""
+    files = ["tests/unit/test_seams.py", "tests/unit/engine/fakes.py", "tests/unit/arm/fakes.py"]
+    result = subprocess.run([_tool("mypy"), *files], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:]

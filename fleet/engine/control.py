@@ -10,12 +10,16 @@ import os
 import signal
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fleet.engine.rollout import Rollout
 from fleet.journal import Journal
 from fleet.types import JobState, RunRecord
+
+if TYPE_CHECKING:
+    from fleet.arm.credentials import TokenProvider
 
 __all__ = ["handle_interrupts", "principal_of", "watch_cancel", "write_private", "write_retry_file"]
 
@@ -50,7 +54,7 @@ async def watch_cancel(journal: Journal, rollout: Rollout) -> None:
 
 
 @contextlib.contextmanager
-def handle_interrupts(rollout: Rollout) -> Any:
+def handle_interrupts(rollout: Rollout) -> Iterator[None]:
     """Ctrl-C once (or SIGTERM): stop launching, let in-flight jobs finish, exit resumable.
     Ctrl-C twice: also stop the in-flight jobs."""
     if threading.current_thread() is not threading.main_thread():
@@ -72,7 +76,7 @@ def handle_interrupts(rollout: Rollout) -> Any:
         loop.remove_signal_handler(signal.SIGTERM)
 
 
-async def principal_of(credential: Any) -> str:
+async def principal_of(credential: TokenProvider) -> str:
     """Who is running this, for the audit trail: from the token's claims, never the token."""
     import base64
 
@@ -82,7 +86,7 @@ async def principal_of(credential: Any) -> str:
         return "unknown"
     parts = token.split(".")
     if len(parts) != 3:
-        return "dev" if getattr(credential, "loopback_only", False) else "unknown"
+        return "dev" if credential.loopback_only else "unknown"
     try:
         claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except ValueError:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet.engine.classify import is_terminal, judge
 from fleet.engine.events import JobEvent, Observer
@@ -29,7 +29,16 @@ from fleet.journal import Journal, job_key, utc_now
 from fleet.plan.model import Job
 from fleet.types import JobState, SecretRef, StreamCapture
 
+if TYPE_CHECKING:
+    from fleet.arm.models import RunCommandView
+    from fleet.arm.protocol import RunCommands
+    from fleet.blobs.protocol import OutputStore
+
 __all__ = ["JobRunner", "request_sha256"]
+
+
+def _lower(text: str | None) -> str:
+    return (text or "").lower()
 
 
 def request_sha256(job: Job) -> str:
@@ -50,8 +59,8 @@ class JobRunner:
     def __init__(
         self,
         *,
-        arm: Any,
-        storage: Any | None,
+        arm: RunCommands,
+        storage: OutputStore | None,
         journal: Journal,
         run_dir: Path,
         poller: PollScheduler,
@@ -156,7 +165,7 @@ class JobRunner:
         self._transition(job, JobState.RUNNING, None)
         return None
 
-    async def _reconcile(self, job: Job, prior: JobState) -> Any:
+    async def _reconcile(self, job: Job, prior: JobState) -> RunCommandView | JobState | None:
         """After a restart: what happened to a job that may have been sent? Returns the
         current view (adopt it), None (never started: send it) or a terminal state."""
         try:
@@ -225,8 +234,8 @@ class JobRunner:
                 collected, delete=False,
             )
         if not outcome.terminal:
-            execution = (getattr(view, "execution_state", None) or "").lower()
-            provisioning = (getattr(view, "provisioning_state", None) or "").lower()
+            execution = _lower(view.execution_state if view else None)
+            provisioning = _lower(view.provisioning_state if view else None)
             if view is None or (provisioning == "creating" and execution in ("", "pending", "unknown")):
                 state = JobState.STUCK
                 reason = "provisioning never completed (stuck in Creating)"
@@ -238,20 +247,22 @@ class JobRunner:
             # Journal the verdict first, then stop it (it may still be running), then keep
             # whatever output it left: a crash in between never turns it into a re-run.
             self._transition(job, state, reason, reason=reason, ended_at=utc_now(),
-                             exit_code=getattr(view, "exit_code", None))
+                             exit_code=view.exit_code if view else None)
             await self._delete(job)
             collected = await self._collect(job, view)
             notes = "; ".join(r for r in (reason, collected.note) if r)
             self._journal.update_job(self._key(job), reason=notes, output=collected.output,
                                      error=collected.error)
             return state
+        assert view is not None  # a terminal outcome always carries the view that said so
         collected = await self._collect(job, view)
         state, judged = judge(view, job.success, collected.output_text)
         return await self._final(job, state, judged, view, collected,
                                  delete=not self._options.keep_run_commands)
 
     async def _final(
-        self, job: Job, state: JobState, reason: str | None, view: Any, collected: Collected,
+        self, job: Job, state: JobState, reason: str | None, view: RunCommandView | None,
+        collected: Collected,
         *, delete: bool,
     ) -> JobState:
         """Journal the result, then (and only then) delete the run command: a crash between
@@ -262,7 +273,7 @@ class JobRunner:
             job,
             state,
             reason,
-            exit_code=getattr(view, "exit_code", None),
+            exit_code=view.exit_code if view else None,
             ended_at=utc_now(),
             reason="; ".join(notes) or None,
             output=collected.output,
@@ -275,7 +286,7 @@ class JobRunner:
             self._journal.mark_cleaned(self._key(job))
         return state
 
-    async def _collect(self, job: Job, view: Any) -> Collected:
+    async def _collect(self, job: Job, view: RunCommandView | None) -> Collected:
         try:
             return await self._collect_into_run_folder(job, view)
         except OSError as error:
@@ -285,7 +296,7 @@ class JobRunner:
                 "or fix permissions, then `fleet resume`"
             ) from error
 
-    async def _collect_into_run_folder(self, job: Job, view: Any) -> Collected:
+    async def _collect_into_run_folder(self, job: Job, view: RunCommandView | None) -> Collected:
         from fleet.blobs import capture_from_text, decode_output
 
         folder = self._run_dir / "output" / self._output_dirs[job.machine.key]
@@ -299,7 +310,7 @@ class JobRunner:
                 out = await self._storage.download(
                     job.output_blob, out_path, max_bytes=cap, relative_to=self._run_dir
                 )
-                if getattr(view, "error", None) == "":
+                if view is not None and view.error == "":
                     # ARM's instanceView holds stderr's tail: empty there means empty, so the
                     # error blob is not worth a request (the common case).
                     err = capture_from_text("", err_path, relative_to=self._run_dir)
@@ -311,14 +322,14 @@ class JobRunner:
                 note = f"output could not be downloaded: {error}"
                 out, err = StreamCapture(), StreamCapture()
             else:
-                execution = (getattr(view, "execution_state", None) or "").lower()
+                execution = _lower(view.execution_state if view else None)
                 if out.size_bytes == 0 and execution == "succeeded":
                     note = "output missing: the output blob is empty"
                 if out.truncated:
                     note = f"output truncated at {cap} bytes"
         else:
-            out = capture_from_text(getattr(view, "output", None), out_path, relative_to=self._run_dir)
-            err = capture_from_text(getattr(view, "error", None), err_path, relative_to=self._run_dir)
+            out = capture_from_text(view.output if view else None, out_path, relative_to=self._run_dir)
+            err = capture_from_text(view.error if view else None, err_path, relative_to=self._run_dir)
             note = "no storage: only the last 4 KB of output (instanceView)"
         out_bytes = self._kept_bytes(out)  # read once: grouping digest and output patterns
         out = self._with_group_digest(out, out_bytes, job)

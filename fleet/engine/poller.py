@@ -17,21 +17,24 @@ import heapq
 import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fleet.engine.classify import is_terminal
 from fleet.engine.options import Clock, PollPolicy
 from fleet.engine.survival import SurvivalEstimate
 from fleet.errors import FleetError
 
+if TYPE_CHECKING:
+    from fleet.arm.models import RunCommandView
+
 __all__ = ["PollOutcome", "PollScheduler"]
 
-Fetch = Callable[[], Awaitable[Any]]  # returns a RunCommandView or None (404)
+Fetch = Callable[[], Awaitable["RunCommandView | None"]]  # None: 404
 
 
 @dataclass(frozen=True, slots=True)
 class PollOutcome:
-    view: Any  # the last RunCommandView seen (None: never seen)
+    view: RunCommandView | None  # the last view seen (None: never seen)
     polls: int
     terminal: bool
     vanished: bool = False  # GET answered 404: the run command is gone
@@ -50,7 +53,7 @@ class _Entry:
     index: int = field(compare=False)
     on_poll: Callable[[], None] | None = field(default=None, compare=False)
     polls: int = field(default=0, compare=False)
-    last: Any = field(default=None, compare=False)
+    last: RunCommandView | None = field(default=None, compare=False)
     alive_age: float = field(default=0.0, compare=False)  # age at the last GET that saw it run
     get: bool = field(default=True, compare=False)  # at ``due``: GET (else only re-plan)
     error_wait: float = field(default=0.0, compare=False)

@@ -12,11 +12,15 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fleet.engine.classify import parse_agent_version
 from fleet.errors import FleetError, NotFoundError
 from fleet.types import MachineRef
+
+if TYPE_CHECKING:
+    from fleet.arm.models import MachineInfo
+    from fleet.arm.protocol import MachineReader
 
 __all__ = ["Reachability", "preflight"]
 
@@ -30,19 +34,19 @@ class Reachability:
 
 
 def judge_machine(
-    machine: MachineRef, info: Any, min_agent: tuple[int, int]
+    machine: MachineRef, info: MachineInfo, min_agent: tuple[int, int]
 ) -> Reachability:
-    status = getattr(info, "status", None)
+    status = info.status
     if (status or "").lower() != "connected":
         return Reachability(machine, False, f"machine status is {status or 'unknown'}", status)
-    version = parse_agent_version(getattr(info, "agent_version", None))
+    version = parse_agent_version(info.agent_version)
     if version is None or version[:2] < min_agent:
-        shown = getattr(info, "agent_version", None) or "unknown"
+        shown = info.agent_version or "unknown"
         wanted = ".".join(str(v) for v in min_agent)
         return Reachability(
             machine, False, f"agent version {shown} is older than {wanted}", status
         )
-    actual_os = (getattr(getattr(info, "ref", None), "os_type", "") or "").lower()
+    actual_os = (info.ref.os_type or "").lower()
     if machine.os_type and actual_os and actual_os != machine.os_type.lower():
         return Reachability(
             machine, False, f"OS is {actual_os}, the inventory says {machine.os_type}", status
@@ -51,7 +55,7 @@ def judge_machine(
 
 
 async def preflight(
-    arm: Any,
+    arm: MachineReader,
     machines: Iterable[MachineRef],
     *,
     min_agent: tuple[int, int],
@@ -79,7 +83,7 @@ async def preflight(
             await asyncio.gather(*(one(m) for m in members))
             return
         first = members[0]
-        found: dict[str, Any] = {}
+        found: dict[str, MachineInfo] = {}
         try:
             async for info in arm.list_machines(first.subscription_id, first.resource_group):
                 found[info.ref.name.lower()] = info
@@ -87,11 +91,11 @@ async def preflight(
             await asyncio.gather(*(one(m) for m in members))
             return
         for machine in members:
-            info = found.get(machine.name.lower())
-            if info is None:
+            listed = found.get(machine.name.lower())
+            if listed is None:
                 results[machine.key] = Reachability(machine, False, "machine not found in ARM")
             else:
-                results[machine.key] = judge_machine(machine, info, min_agent)
+                results[machine.key] = judge_machine(machine, listed, min_agent)
 
     await asyncio.gather(*(group(members) for members in by_group.values()))
     return results

@@ -13,7 +13,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fleet.engine.amounts import resolve_amount
 from fleet.engine.events import Observer, RunEvent, WaveEvent
@@ -28,6 +28,9 @@ from fleet.failpoints import Failpoints
 from fleet.journal import Journal, job_key, utc_now
 from fleet.plan.model import Job, Plan
 from fleet.types import JobState, MachineRef, RolloutPolicy
+
+if TYPE_CHECKING:
+    from fleet.arm.protocol import ArmApi
 
 __all__ = ["BudgetBase", "Rollout", "RolloutOutcome", "resolve_amount"]
 
@@ -67,7 +70,7 @@ class Rollout:
         self,
         plan: Plan,
         *,
-        arm: Any,
+        arm: ArmApi,
         runner: JobRunner,
         journal: Journal,
         clock: Clock,

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fleet.engine.control import (
     handle_interrupts,
@@ -34,9 +34,17 @@ from fleet.engine.rollout import Approver, BudgetBase, Rollout, RolloutOutcome
 from fleet.errors import EXIT_INTERRUPTED, FleetError, RunFolderError, UsageError
 from fleet.failpoints import Failpoints
 from fleet.journal import Journal, job_key, utc_now
-from fleet.plan.model import Plan
+from fleet.plan.model import Job, Plan
 from fleet.runlock import RunLock
 from fleet.types import MachineRef, RunRecord, SecretRef
+
+if TYPE_CHECKING:
+    from fleet.arm.events import ArmEvent
+    from fleet.arm.protocol import ArmApi
+    from fleet.arm.retry import RetryPolicy
+    from fleet.arm.throttle import ArmLimits
+    from fleet.arm.transport import Transport
+    from fleet.blobs.store import RunStorage
 
 __all__ = ["Connection", "execute_plan", "output_dirs", "prepare_run_dir"]
 
@@ -52,8 +60,8 @@ class Connection:
     ca_file: str | None = None
     storage_connection_string: str | None = None
     storage_account_url: str | None = None
-    arm_limits: Any = None  # fleet.arm.throttle.ArmLimits; None = ARM's documented defaults
-    retry: Any = None  # fleet.arm.retry.RetryPolicy; None = defaults
+    arm_limits: ArmLimits | None = None  # None: ARM's documented defaults
+    retry: RetryPolicy | None = None  # None: the default policy
 
     def journal_meta(self) -> dict[str, str]:
         """What a later ``fleet resume``/``cancel`` needs to reconnect. Never the storage
@@ -92,7 +100,7 @@ def prepare_run_dir(run_dir: Path) -> None:
         raise RunFolderError(f"{run_dir}: cannot create the run folder: {error.strerror}") from error
 
 
-def _all_jobs(plan: Plan) -> list[Any]:
+def _all_jobs(plan: Plan) -> list[Job]:
     return [*plan.jobs, *plan.rollback_jobs]
 
 
@@ -144,7 +152,7 @@ async def execute_plan(
     options: EngineOptions | None = None,
     observers: Sequence[Observer] = (),
     clock: Clock | None = None,
-    transport: Any = None,
+    transport: Transport | None = None,
     resolve_secret: Callable[[SecretRef], str] | None = None,
     resume: bool = False,
     approve: bool = False,
@@ -218,7 +226,7 @@ async def _execute(
     options: EngineOptions,
     emit: Observer,
     clock: Clock,
-    transport: Any,
+    transport: Transport | None,
     resolve_secret: Callable[[SecretRef], str] | None,
     approver: Approver | None,
     handle_signals: bool,
@@ -227,15 +235,12 @@ async def _execute(
 ) -> RunRecord:
     from fleet.arm.client import ArmClient
     from fleet.arm.credentials import build_credential
+    from fleet.arm.retry import RetryPolicy
+    from fleet.arm.throttle import ArmLimits
     from fleet.arm.transport import make_transport
     from fleet.secrets import resolve_secret as default_resolve
 
     machines = [m for wave in plan.waves for m in wave.machines]
-    arm_kwargs: dict[str, Any] = {}
-    if connection.arm_limits is not None:
-        arm_kwargs["limits"] = connection.arm_limits
-    if connection.retry is not None:
-        arm_kwargs["retry"] = connection.retry
     credential = build_credential(
         connection.credential, endpoint=connection.arm_endpoint, ca_file=connection.ca_file
     )
@@ -247,11 +252,12 @@ async def _execute(
         api_version=connection.api_version,
         clock=clock,
         observer=arm_notices(emit),
-        **arm_kwargs,
+        limits=connection.arm_limits if connection.arm_limits is not None else ArmLimits(),
+        retry=connection.retry if connection.retry is not None else RetryPolicy(),
     )
     failpoints = Failpoints.from_env()
     poller = PollScheduler(clock, options.poll)
-    storage: Any = None
+    storage: RunStorage | None = None
     outcome: RolloutOutcome | None = None
     rollout: Rollout | None = None
     try:
@@ -297,7 +303,7 @@ async def _execute(
 
 
 def _close_run(
-    plan: Plan, journal: Journal, run_dir: Path, arm: Any, outcome: RolloutOutcome | None,
+    plan: Plan, journal: Journal, run_dir: Path, arm: ArmApi, outcome: RolloutOutcome | None,
     used_storage: bool, connection: Connection,
 ) -> RunRecord:
     """Record how the run ended and write its reports. A run folder that cannot be written
@@ -338,15 +344,14 @@ def _close_run(
     except (OSError, sqlite3.Error, FleetError):
         record = build_record(journal, status="interrupted", exit_code=EXIT_INTERRUPTED)
     return record
-    return record
 
 
-def arm_notices(emit: Observer) -> Callable[[Any], None]:
+def arm_notices(emit: Observer) -> Callable[[ArmEvent], None]:
     """Retries and throttle pauses of the ARM client join the run's event stream (so the log
     file has them); each finished request is counted by the client, not logged."""
     from fleet.arm.events import RetryScheduled, ThrottlePaused
 
-    def observe(event: Any) -> None:
+    def observe(event: ArmEvent) -> None:
         if isinstance(event, RetryScheduled):
             emit(ArmNotice("retry", f"{event.method} {event.url} attempt {event.attempt} "
                                     f"({event.reason}); next in {event.delay_s:.1f}s"))
@@ -357,7 +362,7 @@ def arm_notices(emit: Observer) -> Callable[[Any], None]:
     return observe
 
 
-async def _open_storage(connection: Connection, run_id: str) -> Any:
+async def _open_storage(connection: Connection, run_id: str) -> RunStorage | None:
     from fleet.blobs import RunStorage
 
     if connection.storage_connection_string:
@@ -371,9 +376,8 @@ async def _open_storage(connection: Connection, run_id: str) -> Any:
     return None
 
 
-def _arm_stats(arm: Any) -> tuple[dict[str, int], int]:
+def _arm_stats(arm: ArmApi) -> tuple[dict[str, int], int]:
     stats = arm.stats()
-    by_kind = dict(getattr(stats, "by_kind", {}) or {})
-    requests = {k: int(v) for k, v in by_kind.items()}
+    requests = {k: int(v) for k, v in stats.by_kind.items()}
     requests["total"] = sum(requests.values())
-    return requests, int(getattr(stats, "throttled", 0) or 0)
+    return requests, stats.throttled

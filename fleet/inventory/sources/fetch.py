@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from fleet.errors import InventoryError
 from fleet.inventory.sources.model import Discovered, SourceSpec
 
-__all__ = ["GraphLike", "MachineLister", "discovered_from_row", "fetch_source"]
+if TYPE_CHECKING:
+    from fleet.arm.protocol import GraphQuery, MachineReader
+
+__all__ = ["discovered_from_row", "fetch_source"]
 
 _MACHINE_ID = re.compile(
     r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.HybridCompute"
     r"/machines/([^/]+)/?$",
     re.IGNORECASE,
 )
-
-
-class MachineLister(Protocol):
-    """The part of ``fleet.arm.ArmClient`` a source needs."""
-
-    def list_machines(self, subscription_id: str, resource_group: str | None = None
-                      ) -> AsyncIterator[Any]: ...
-
-
-class GraphLike(Protocol):
-    """The part of ``fleet.arm.graph.GraphClient`` a source needs."""
-
-    def query(self, query: str, *, subscriptions: Any = ()) -> AsyncIterator[Mapping[str, Any]]: ...
 
 
 def _text(value: Any) -> str | None:
@@ -72,7 +62,7 @@ def discovered_from_row(row: Mapping[str, Any], *, source: str, snapshot_at: str
     )
 
 
-async def fetch_source(spec: SourceSpec, *, arm: MachineLister | None, graph: GraphLike | None,
+async def fetch_source(spec: SourceSpec, *, arm: MachineReader | None, graph: GraphQuery | None,
                        snapshot_at: str) -> list[Discovered]:
     """Every machine ``spec`` lists, in the source's order."""
     out: list[Discovered] = []

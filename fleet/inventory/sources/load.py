@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fleet.errors import UsageError
 from fleet.inventory.loader import build_inventory, load_inventory, read_sources
@@ -20,6 +20,11 @@ from fleet.inventory.model import Inventory
 from fleet.inventory.sources.cache import SourceCache, default_cache_dir, iso_utc
 from fleet.inventory.sources.fetch import fetch_source
 from fleet.inventory.sources.model import Discovered, SourcesConfig, SourceSpec
+
+if TYPE_CHECKING:
+    from fleet.arm.protocol import ArmConnection
+    from fleet.arm.transport import Transport
+    from fleet.clock import Clock
 
 __all__ = ["load_inventory_with_sources"]
 
@@ -31,14 +36,14 @@ def _utc_now() -> datetime:
 async def load_inventory_with_sources(
     path: Path | None,
     *,
-    connection: Any = None,
+    connection: ArmConnection | None = None,
     cache_dir: Path | None = None,
     now: Callable[[], datetime] | None = None,
     extra_sources: Sequence[SourceSpec] = (),
     refresh: bool = False,
     use_cache: bool = True,
-    transport: Any = None,
-    clock: Any = None,
+    transport: Transport | None = None,
+    clock: Clock | None = None,
 ) -> Inventory:
     """The inventory of ``path`` (None: only ``extra_sources``) with its sources resolved.
 
@@ -86,13 +91,15 @@ async def load_inventory_with_sources(
     return build_inventory(path, discovered=discovered, keyed_groups=config.keyed_groups)
 
 
-async def _fetch_all(pending: Sequence[SourceSpec], connection: Any,
-                     now: Callable[[], datetime], transport: Any, clock: Any
+async def _fetch_all(pending: Sequence[SourceSpec], connection: ArmConnection,
+                     now: Callable[[], datetime], transport: Transport | None, clock: Clock | None
                      ) -> list[tuple[list[Discovered], str]]:
     """Each pending source's machines and snapshot time, in order, over one transport."""
     from fleet.arm.client import ArmClient
     from fleet.arm.credentials import build_credential
     from fleet.arm.graph import GraphClient
+    from fleet.arm.retry import RetryPolicy
+    from fleet.arm.throttle import ArmLimits
     from fleet.arm.transport import make_transport
 
     endpoint = connection.arm_endpoint.rstrip("/")
@@ -100,18 +107,15 @@ async def _fetch_all(pending: Sequence[SourceSpec], connection: Any,
                                   ca_file=connection.ca_file)
     own_transport = transport is None
     transport = transport or make_transport(ca_file=connection.ca_file, endpoint=endpoint)
-    arm_kwargs: dict[str, Any] = {}
-    if getattr(connection, "arm_limits", None) is not None:
-        arm_kwargs["limits"] = connection.arm_limits
-    if getattr(connection, "retry", None) is not None:
-        arm_kwargs["retry"] = connection.retry
+    retry = connection.retry if connection.retry is not None else RetryPolicy()
+    limits = connection.arm_limits if connection.arm_limits is not None else ArmLimits()
     out: list[tuple[list[Discovered], str]] = []
     try:
         arm = ArmClient(endpoint=endpoint, transport=transport, credential=credential,
-                        api_version=connection.api_version, clock=clock, **arm_kwargs)
-        graph_kwargs = {"retry": arm_kwargs["retry"]} if "retry" in arm_kwargs else {}
+                        api_version=connection.api_version, clock=clock, limits=limits,
+                        retry=retry)
         graph = GraphClient(endpoint=endpoint, transport=transport, credential=credential,
-                            clock=clock, **graph_kwargs)
+                            clock=clock, retry=retry)
         for spec in pending:
             snapshot = iso_utc(now())
             machines = await fetch_source(spec, arm=arm, graph=graph, snapshot_at=snapshot)
