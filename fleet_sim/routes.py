@@ -85,6 +85,8 @@ def _render_machine(ctx: SimContext) -> Callable[[Any], dict[str, Any]]:
 
 
 def _render_rc(ctx: SimContext, rc: RunCommand) -> dict[str, Any]:
+    view = ctx.state.instance_view(rc)
+    ctx.state.note_answer(rc, view)
     return run_command_json(
         rc.machine,
         rc.name,
@@ -92,7 +94,7 @@ def _render_rc(ctx: SimContext, rc: RunCommand) -> dict[str, Any]:
         tags=rc.tags,
         properties=rc.properties,
         provisioning_state=ctx.state.provisioning_state(rc),
-        instance_view=ctx.state.instance_view(rc),
+        instance_view=view,
     )
 
 

@@ -61,6 +61,7 @@ class RunCommand:
     unreachable_at: float = math.inf  # simulated time when the unreachable failure shows
     deleting: bool = False
     removed: bool = False
+    launch: Launch | None = None  # the current launch's ground-truth record
 
 
 @dataclass(slots=True)
@@ -194,7 +195,24 @@ class FleetState:
         self.run_commands.setdefault(m.key, {})[name.lower()] = rc
         return 201, rc, self._launch(rc)
 
+    def note_answer(self, rc: RunCommand, view: Mapping[str, Any]) -> None:
+        """An answer about ``rc`` is going out with ``view``: record, for the ground truth,
+        whether it told the client the execution had ended (before anyone asked to stop it)."""
+        launch = rc.launch
+        if (
+            launch is not None
+            and not rc.deleting
+            and launch.marks.stop_requested_at is None
+            and view.get("executionState") in TERMINAL_EXECUTION
+        ):
+            launch.marks.end_reported = True
+
+    def _stop_requested(self, rc: RunCommand) -> None:
+        if rc.launch is not None and rc.launch.marks.stop_requested_at is None:
+            rc.launch.marks.stop_requested_at = iso_now()
+
     def delete(self, rc: RunCommand) -> Operation:
+        self._stop_requested(rc)
         rc.deleting = True
         execution = rc.execution
         op = self._operation("delete", rc)
@@ -217,6 +235,7 @@ class FleetState:
         self._remove(rc)
 
     def _launch(self, rc: RunCommand) -> Operation:
+        self._stop_requested(rc)  # a changed PUT/PATCH stops the previous execution
         previous = rc.execution
         if previous is not None and not previous.finished.is_set():
             self.stats.cancels += 1
@@ -227,20 +246,23 @@ class FleetState:
         reason = self.unreachable_reason(rc.machine)
         if reason is not None:
             self.stats.unreachable += 1
-            self.launches.append(self._launch_record(rc, "unreachable", reason=reason.code))
+            rc.launch = self._launch_record(rc, "unreachable", reason=reason.code)
+            self.launches.append(rc.launch)
             rc.unreachable = reason
             if self.behaviour.unreachable == "fail":
                 rc.unreachable_at = self.clock.now() + self.behaviour.unreachable_after_s
             return op
         if self.faults.stuck():
             self.stats.stuck += 1
-            self.launches.append(self._launch_record(rc, "stuck"))
+            rc.launch = self._launch_record(rc, "stuck")
+            self.launches.append(rc.launch)
             rc.stuck = True
             return op
         execution = self.agent.start(self._request(rc))
         rc.execution = execution
         self.stats.executions[rc.machine.resource_id] += 1
-        self.launches.append(self._launch_record(rc, "executed", execution=execution))
+        rc.launch = self._launch_record(rc, "executed", execution=execution)
+        self.launches.append(rc.launch)
         self._spawn(self._watch(execution))
         return op
 

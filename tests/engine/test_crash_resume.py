@@ -23,11 +23,14 @@ from fleet.types import JobState
 from fleet_sim.azurite import Azurite
 
 TIME_SCALE = "0.01"
+# timeout 1h: 36 wall seconds (+ 1.2 s margin) at this scale. Generous on purpose: the blob
+# writes to Azurite and a busy machine's scheduling are not time-scaled, and no script here
+# hangs, so a long timeout costs nothing while a short one turns a slow machine into timeouts.
 PLAYBOOK = """\
 name: crash test
 hosts: all
 script: echo applied {{ machine.name }}
-timeout: 10m
+timeout: 1h
 rollout:
   waves: [1, "10%", "100%"]
   max_concurrency: 40
@@ -58,7 +61,7 @@ def simulator(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         yield first["arm_endpoint"], inventory
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        process.wait(timeout=120)
         if process.stdout is not None:
             process.stdout.close()
 
@@ -71,7 +74,7 @@ def fleet(args: list[str], env: dict[str, str], failpoint: str | None) -> subpro
 
 
 def sim_stats(endpoint: str) -> dict:  # type: ignore[type-arg]
-    with urllib.request.urlopen(f"{endpoint}/_sim/stats", timeout=10) as answer:
+    with urllib.request.urlopen(f"{endpoint}/_sim/stats", timeout=60) as answer:
         return json.load(answer)  # type: ignore[no-any-return]
 
 

@@ -15,7 +15,7 @@ from tests.engine.test_crash_resume import TIME_SCALE, fleet, sim_stats, simulat
 def subscriptions(endpoint: str) -> list[str]:
     request = urllib.request.Request(f"{endpoint}/subscriptions?api-version=2022-12-01",
                                      headers={"Authorization": "Bearer fleet-dev-token"})
-    with urllib.request.urlopen(request, timeout=10) as answer:
+    with urllib.request.urlopen(request, timeout=60) as answer:
         return [s["subscriptionId"] for s in json.load(answer)["value"]]
 
 
@@ -25,7 +25,7 @@ def test_run_from_an_arm_listing_and_resume(
     endpoint, _ = simulator
     subscription = subscriptions(endpoint)[0]
     playbook = tmp_path / "playbook.yaml"
-    playbook.write_text("name: from azure\nhosts: env_prod\nscript: echo ok\ntimeout: 10m\n")
+    playbook.write_text("name: from azure\nhosts: env_prod\nscript: echo ok\ntimeout: 1h\n")  # generous: see test_crash_resume
     env = {**os.environ, "FLEET_ARM_ENDPOINT": endpoint, "FLEET_CREDENTIAL": "dev",
            "FLEET_STORAGE_CONNECTION_STRING": azurite.connection_string, "FLEET_TIME_SCALE": TIME_SCALE,
            "FLEET_CACHE_DIR": str(tmp_path / "cache")}

@@ -70,3 +70,17 @@ async def test_killed_and_resumed_profile_is_clean(index: int, azurite: Azurite,
     assert row.injected["killed"] == 1, row.problems
     assert row.clean, "\n".join(row.problems)
     assert sum(row.states.values()) == MACHINES
+
+
+def test_the_oracle_accepts_a_timeout_only_when_no_answer_showed_the_end() -> None:
+    from fleet.types import JobState
+    from tests.reliability.fault_matrix import _expected_states
+
+    ended = {"kind": "executed", "execution_state": "Succeeded", "exit_code": 0,
+             "end_reported": False}  # fmt: skip
+    # It ended after fleet's last look (between its last GET and its DELETE): a timeout is right.
+    assert _expected_states([ended], (0,)) == {JobState.SUCCEEDED, JobState.TIMED_OUT, JobState.STUCK}
+    # A GET showed the end before the DELETE: fleet must report what it was shown.
+    assert _expected_states([{**ended, "end_reported": True}], (0,)) == {JobState.SUCCEEDED}
+    failed = {**ended, "exit_code": 3, "end_reported": True}
+    assert _expected_states([failed], (0,)) == {JobState.FAILED}

@@ -42,7 +42,9 @@ async def test_full_rollout_writes_no_secret_anywhere(tmp_path: Path, azurite: A
             "parameters": {"port": 443},
             "protected_parameters": {"token": '{{ secret("env:H7_PROTECTED") }}'},
             "run_as": {"user": "svc", "password": '{{ secret("env:H7_PASSWORD") }}'},
-            "timeout": "60s",
+            # 1h simulated = 36 wall s at FLEET_TIME_SCALE 0.01: Azurite and a busy machine are
+            # not time-scaled, and a timed-out job would fail the exit-code check below.
+            "timeout": "1h",
         }))  # fmt: skip
         run_dir, log = tmp_path / "run", tmp_path / "fleet.jsonl"
         env = {

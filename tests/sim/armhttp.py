@@ -35,8 +35,9 @@ def connected(sim: SimServer) -> SimMachine:
     )
 
 
-async def finished(sim: SimServer, m: SimMachine, name: str, timeout_s: float = 10) -> None:
-    """Wait for the agent's execution of a run command to end (an event, not a sleep)."""
+async def finished(sim: SimServer, m: SimMachine, name: str, timeout_s: float = 120) -> None:
+    """Wait for the agent's execution of a run command to end (an event, not a sleep; the
+    timeout is only a hang guard)."""
     rc = sim.state.get(m, name)
     assert rc is not None and rc.execution is not None
     async with asyncio.timeout(timeout_s):

@@ -94,8 +94,9 @@ async def test_output_streams_in_several_blocks(store: Store) -> None:
 
 
 async def test_timeout_kills_the_script(store: Store) -> None:
-    # 600 simulated seconds at time_scale 0.003 is a 1.8 s real timeout: long enough for bash
-    # to start and print on a busy machine, short enough for a fast test.
+    # 600 simulated seconds at time_scale 0.003 is a 1.8 s real timeout: short enough for a
+    # fast test. A busy machine may not even have started bash by then, so the output is
+    # "begin" or nothing, but never what comes after the hang.
     agent = Agent(parse_agent_profile(SHELL, source="p"), seed=1, time_scale=0.003)
     try:
         execution = agent.start(
@@ -107,8 +108,8 @@ async def test_timeout_kills_the_script(store: Store) -> None:
     view = execution.instance_view()
     assert view["executionState"] == "TimedOut"
     assert "exitCode" not in view
-    assert view["output"] == "begin\n"
-    assert await store.read("t.out") == b"begin\n"
+    assert view["output"] in ("begin\n", "")
+    assert await store.read("t.out") == view["output"].encode()
 
 
 async def test_cancel_ends_as_canceled(shell_agent: Agent) -> None:
@@ -159,7 +160,7 @@ async def _exited(pid: int) -> bool:
     loop.add_reader(fd, done.set)
     try:
         # The bound only limits a failing test; a passing one returns as soon as the pid exits.
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(60):
             await done.wait()
         return True
     except TimeoutError:

@@ -74,7 +74,7 @@ async def test_changed_put_stops_the_running_execution_and_runs_the_new_one(
         async with s.put(rc_url(sim, m, "cmd"), json=body("echo new")) as r:
             assert r.status == 200
             new_op = r.headers["Azure-AsyncOperation"]
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(120):  # a hang guard only
             await first.finished.wait()
         assert first.instance_view()["executionState"] == "Canceled"
         assert (await poll_operation(s, old_op))["status"] == "Canceled"
@@ -127,7 +127,7 @@ async def test_delete_stops_a_running_command_then_removes_it(sim_factory: SimFa
             assert r.status == 202
             location = r.headers["Location"]
             assert "Azure-AsyncOperation" in r.headers and "Retry-After" in r.headers
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(120):  # a hang guard only
             await execution.finished.wait()
         assert execution.instance_view()["executionState"] == "Canceled"
         assert (await poll_operation(s, put_op))["status"] == "Canceled"
