@@ -23,6 +23,7 @@ MUST_RUN_IN_CI = (
     "tests/sim/test_sim_spec_schema.py",
     "tests/sim/test_sim_seed_and_faults.py",
     "tests/conformance/",
+    "tests/browser/",
 )
 # Skip reasons that fail CI wherever they come from (a missing tool CI installs).
 MUST_NOT_SKIP_IN_CI = ("Azurite",)

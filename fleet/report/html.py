@@ -1,87 +1,106 @@
 """report.html: one self-contained page (inline CSS and JS, no external asset, works offline).
 
-Summary tiles, a timeline of the waves, output groups, failures first, and a filterable table
-of every machine. Machine names, tags, reasons and outputs are untrusted: every value goes
-through ``html.escape``, and a Content-Security-Policy allows only this page's own script
-(by hash) and no network fetches, so even a missed escape could not load or run anything.
+A header whose badge, line and tiles all come from the same job counts; a timeline of the waves;
+the machine table and the output groups, rendered by the page from its data, embedded once as
+JSON (10,000 rows stay well under a megabyte of data instead of many megabytes of markup), with
+filters by state and text and paging. Built from Jinja templates (``templates/report.*``) with
+autoescape and a hashed Content-Security-Policy: see ``fleet.report.page``.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-from html import escape
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from fleet.report.facts import EXIT_MEANINGS, failures_first, row_notes, state_counts
 from fleet.report.groups import OutputGroup, output_groups
+from fleet.report.page import render_page
 from fleet.report.text import duration_s, format_duration, parse_time
-from fleet.types import JobResult, JobState, RunRecord, WaveRecord
+from fleet.types import JobResult, JobState, RunRecord
 
-__all__ = ["render_html"]
+__all__ = ["TILE_STATES", "render_html", "report_data"]
 
-_CSS = """
-:root{--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700;--mute:#6e7781;--bg:#f6f8fa;--line:#d0d7de}
-*{box-sizing:border-box}body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1f2328}
-header,main{padding:16px 24px}header{background:var(--bg);border-bottom:1px solid var(--line)}
-h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}.meta{color:var(--mute)}
-.badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:600;background:var(--mute)}
-.s-succeeded{background:var(--ok)}.s-failed,.s-timed_out,.s-error,.s-stuck,.s-halted{background:var(--bad)}
-.s-unreachable,.s-canceled,.s-interrupted{background:var(--warn)}
-.tiles{display:flex;flex-wrap:wrap;gap:12px;margin-top:12px}.tile{border:1px solid var(--line);border-radius:6px;padding:8px 14px;min-width:110px;background:#fff}
-.tile b{display:block;font-size:22px}.tile.bad b{color:var(--bad)}.tile.ok b{color:var(--ok)}.tile.warn b{color:var(--warn)}
-.note{border-left:4px solid var(--warn);background:#fff8c5;padding:6px 10px;margin:8px 0}
-.timeline{position:relative;border:1px solid var(--line);border-radius:6px;padding:6px 8px}
-.lane{position:relative;height:22px;margin:4px 0}.lane span.label{position:absolute;left:0;width:70px;color:var(--mute)}
-.track{position:absolute;left:80px;right:0;top:3px;height:16px;background:var(--bg)}
-.bar{position:absolute;height:16px;border-radius:3px;background:var(--ok);min-width:2px}
-.bar.halted,.bar.skipped{background:var(--warn)}.bar.running,.bar.pending{background:var(--mute)}
-details.group{border:1px solid var(--line);border-radius:6px;margin:8px 0;padding:6px 10px}
-details.group.bad{border-left:4px solid var(--bad)}summary{cursor:pointer}
-pre{background:var(--bg);padding:8px;overflow:auto;max-height:320px;white-space:pre-wrap;word-break:break-all}
-table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
-th{background:var(--bg);position:sticky;top:0}td.num{text-align:right}.muted{color:var(--mute)}
-input#filter{padding:4px 8px;width:320px;margin-bottom:8px}
-"""
-
-_JS = (
-    "document.getElementById('filter').addEventListener('input',function(e){"
-    "var q=e.target.value.toLowerCase();"
-    "document.querySelectorAll('#machines tbody tr').forEach(function(r){"
-    "r.hidden=q!==''&&r.textContent.toLowerCase().indexOf(q)<0;});});"
+# Tiles, in order: label, the states they count (the table's state filter uses the same sets).
+TILE_STATES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("succeeded", "ok", (JobState.SUCCEEDED.value,)),
+    ("failed", "bad", tuple(s.value for s in JobState if s.is_failure)),
+    ("unreachable", "warn", (JobState.UNREACHABLE.value,)),
+    ("canceled", "warn", (JobState.CANCELED.value,)),
+    ("skipped", "mute", (JobState.SKIPPED.value,)),
+    ("unfinished", "mute", tuple(s.value for s in JobState if not s.terminal)),
+)
+_ALWAYS_SHOWN = {"succeeded", "failed"}
+# Columns of one row in the embedded data (the page's script reads them by these positions).
+ROW_FIELDS = (
+    "name", "subscription", "resource_group", "step", "rollback", "wave", "state", "exit_code",
+    "duration", "attempts", "bytes", "reason", "output_group", "output_text", "error_group",
+    "error_text",
 )
 
 
-def _e(value: object) -> str:
-    return escape("" if value is None else str(value), quote=True)
+class _Strings:
+    """Repeated strings (subscriptions, groups, steps, states, reasons) stored once."""
+
+    def __init__(self) -> None:
+        self.table: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def __call__(self, value: str) -> int:
+        index = self._index.get(value)
+        if index is None:
+            index = self._index[value] = len(self.table)
+            self.table.append(value)
+        return index
 
 
-def _badge(state: str) -> str:
-    return f'<span class="badge s-{_e(state)}">{_e(state)}</span>'
+@dataclass(frozen=True, slots=True)
+class _Tile:
+    label: str
+    css: str
+    value: str
+    filter: str  # the table's state filter a click selects ("" for no filter)
 
 
-def _tiles(record: RunRecord) -> str:
-    counts = state_counts(record.results)
-    failed = sum(n for s, n in counts.items() if JobState(s).is_failure)
-    tiles = [
-        ("", "jobs", len(record.results)),
-        ("ok", "succeeded", counts[JobState.SUCCEEDED.value]),
-        ("bad", "failed", failed),
-        ("warn", "unreachable", counts[JobState.UNREACHABLE.value]),
-        ("warn", "skipped / canceled", counts[JobState.SKIPPED.value] + counts[JobState.CANCELED.value]),
-        ("", "duration", format_duration(duration_s(record.started_at, record.finished_at))),
-        ("", "ARM requests", record.arm_requests.get("total", sum(record.arm_requests.values()))),
-        ("warn" if record.throttled else "", "throttled (429)", record.throttled),
+def _tiles(record: RunRecord, counts: dict[str, int]) -> list[_Tile]:
+    tiles = [_Tile("jobs", "", str(len(record.results)), "all")]
+    for label, css, states in TILE_STATES:
+        count = sum(counts[s] for s in states)
+        if count or label in _ALWAYS_SHOWN:
+            tiles.append(_Tile(label, css if count else "", str(count), label))
+    tiles += [
+        _Tile("duration", "", format_duration(duration_s(record.started_at, record.finished_at)), ""),
+        _Tile("ARM requests", "", str(record.arm_requests.get("total", sum(record.arm_requests.values()))), ""),
+        _Tile("throttled (429)", "warn" if record.throttled else "", str(record.throttled), ""),
     ]
-    cells = "".join(
-        f'<div class="tile {cls}"><b>{_e(value)}</b>{_e(label)}</div>' for cls, label, value in tiles
-    )
-    return f'<div class="tiles" id="tiles">{cells}</div>'
+    return tiles
 
 
-def _timeline(record: RunRecord) -> str:
+def _summary_line(record: RunRecord, counts: dict[str, int]) -> str:
+    machines = len({r.machine.key for r in record.results})
+    parts = []
+    for label, _, states in TILE_STATES:
+        count = sum(counts[s] for s in states)
+        if count:
+            parts.append(f"{count} {label}")
+    jobs = len(record.results)
+    head = f"{jobs} job{'s' if jobs != 1 else ''} on {machines} machine{'s' if machines != 1 else ''}"
+    return head + (": " + ", ".join(parts) if parts else "")
+
+
+@dataclass(frozen=True, slots=True)
+class _Lane:
+    name: str
+    state: str
+    x: float  # 0..1000 on the SVG track
+    width: float
+    title: str
+
+
+def _timeline(record: RunRecord) -> list[_Lane]:
     waves = [w for w in record.waves if parse_time(w.started_at)]
     if not waves:
-        return '<p class="muted">No wave has started.</p>'
+        return []
     starts = [parse_time(w.started_at) for w in waves]
     ends = [parse_time(w.ended_at) for w in waves]
     t0 = min(t for t in starts if t is not None)
@@ -91,116 +110,92 @@ def _timeline(record: RunRecord) -> str:
     lanes = []
     for wave, start, end in zip(waves, starts, ends, strict=True):
         assert start is not None
-        left = (start - t0).total_seconds() / span * 100
-        width = ((end or t1) - start).total_seconds() / span * 100
-        title = _wave_title(wave)
-        lanes.append(
-            f'<div class="lane"><span class="label">{_wave_name(wave.index)}</span><div class="track">'
-            f'<div class="bar {_e(wave.state)}" style="left:{left:.2f}%;width:{max(width, 0.2):.2f}%"'
-            f' title="{title}"></div></div></div>'
-        )
-    return f'<div class="timeline" id="timeline">{"".join(lanes)}</div>'
+        x = (start - t0).total_seconds() / span * 1000
+        width = max(((end or t1) - start).total_seconds() / span * 1000, 2.0)
+        took = format_duration(duration_s(wave.started_at, wave.ended_at))
+        name = _wave_name(wave.index)
+        title = f"{name}: {wave.machines} machines, {wave.state}, {took}"
+        lanes.append(_Lane(name, wave.state, round(x, 1), round(min(width, 1000 - x), 1), title))
+    return lanes
 
 
-def _wave_title(wave: WaveRecord) -> str:
-    took = format_duration(duration_s(wave.started_at, wave.ended_at))
-    return _e(f"{_wave_name(wave.index)}: {wave.machines} machines, {wave.state}, {took}")
+def _group_data(group: OutputGroup) -> dict[str, Any]:
+    return {
+        "id": group.id,
+        "step": group.step,
+        "stream": group.stream,
+        "count": group.count,
+        "bytes": group.size_bytes,
+        "truncated": group.truncated,
+        "sha256": group.sha256[:16],
+        "excerpt": group.excerpt,
+        "states": [list(s) for s in group.states],
+        "exit_codes": list(group.exit_codes),
+        "failure": group.has_failure,
+    }
 
 
-def _group(group: OutputGroup) -> str:
-    states = ", ".join(f"{s} {n}" for s, n in group.states)
-    codes = ", ".join("-" if c is None else str(c) for c in group.exit_codes)
-    names = ", ".join(_e(n) for n in group.machine_names)
-    excerpt = f"<pre>{_e(group.excerpt)}</pre>" if group.excerpt else '<p class="muted">(empty)</p>'
-    cls = "group bad" if group.has_failure else "group"
-    return (
-        f'<details class="{cls}" id="{_e(group.id)}"{" open" if group.has_failure else ""}>'
-        f"<summary><b>{group.count}</b> machine{'s' if group.count != 1 else ''} · step "
-        f"{_e(group.step)} · {_e(group.stream)} · {_e(states)}</summary>"
-        f'<p class="muted">exit codes {_e(codes)} · {group.size_bytes} bytes'
-        f"{' · truncated' if group.truncated else ''} · sha256 {_e(group.sha256[:16])}</p>"
-        f"{excerpt}<p>{names}</p></details>"
-    )
+def report_data(record: RunRecord) -> dict[str, Any]:
+    """What the page's script renders: rows (worst first) as arrays of ``ROW_FIELDS``, strings
+    stored once, output groups, and rows pointing at their group instead of repeating output."""
+    strings = _Strings()
+    groups = output_groups(record.results)
+    # A row's capture belongs to the group of its (step, stream, digest): output_groups' key.
+    by_key = {(g.step, g.stream, g.sha256): index for index, g in enumerate(groups)}
+
+    def stream(result: JobResult, name: str) -> tuple[int, int]:
+        capture = result.output if name == "output" else result.error
+        digest = capture.group_sha256 or capture.sha256
+        group = by_key.get((result.step, name, digest), -1) if digest else -1
+        text = -1 if group >= 0 or not capture.excerpt else strings(capture.excerpt)
+        return group, text
+
+    rows = []
+    for result in failures_first(record.results):
+        m = result.machine
+        reason = "; ".join(p for p in (result.reason or "", *row_notes(result)) if p)
+        seconds = duration_s(result.started_at, result.ended_at)
+        rows.append([
+            m.name, strings(m.subscription_id), strings(m.resource_group), strings(result.step),
+            1 if result.rollback else 0, result.wave, strings(result.state.value), result.exit_code,
+            strings(format_duration(seconds)) if seconds is not None else -1, result.attempts,
+            result.output.size_bytes, strings(reason) if reason else -1,
+            *stream(result, "output"), *stream(result, "error"),
+        ])
+    return {
+        "fields": list(ROW_FIELDS),
+        "strings": strings.table,
+        "rows": rows,
+        "groups": [_group_data(g) for g in groups],
+        "filters": {label: list(states) for label, _, states in TILE_STATES},
+    }
 
 
-def _row(result: JobResult) -> str:
-    m = result.machine
-    reason = "; ".join(p for p in (result.reason or "", *row_notes(result)) if p)
-    detail = ""
-    if result.output.excerpt or result.error.excerpt:
-        detail = (
-            "<details><summary>output</summary>"
-            + (f"<pre>{_e(result.output.excerpt)}</pre>" if result.output.excerpt else "")
-            + (f"<pre class=\"err\">{_e(result.error.excerpt)}</pre>" if result.error.excerpt else "")
-            + "</details>"
-        )
-    exit_code = "-" if result.exit_code is None else result.exit_code
-    return (
-        f'<tr class="row s-row-{_e(result.state.value)}">'
-        f'<td title="{_e(m.resource_id)}">{_e(m.name)}<br><span class="muted">'
-        f"{_e(m.subscription_id)} / {_e(m.resource_group)}</span></td>"
-        f"<td>{_e(result.step)}{' (rollback)' if result.rollback else ''}</td>"
-        f'<td class="num">{result.wave + 1}</td><td>{_badge(result.state.value)}</td>'
-        f'<td class="num">{_e(exit_code)}</td>'
-        f'<td class="num">{_e(format_duration(duration_s(result.started_at, result.ended_at)))}</td>'
-        f'<td class="num">{result.attempts}</td><td class="num">{result.output.size_bytes}</td>'
-        f"<td>{_e(reason)}{detail}</td></tr>"
-    )
-
-
-_THEAD = (
-    "<thead><tr><th>machine</th><th>step</th><th>wave</th><th>state</th><th>exit</th>"
-    "<th>duration</th><th>attempts</th><th>bytes</th><th>reason / output</th></tr></thead>"
-)
+def _notes(record: RunRecord) -> Iterable[str]:
+    if not record.storage:
+        yield "No storage configured: only instanceView's last 4 KB of each output was available."
+    yield from record.notes
 
 
 def render_html(record: RunRecord) -> str:
-    script_hash = base64.b64encode(hashlib.sha256(_JS.encode()).digest()).decode()
-    csp = (
-        "default-src 'none'; style-src 'unsafe-inline'; "
-        f"script-src 'sha256-{script_hash}'; img-src data:; base-uri 'none'; form-action 'none'"
-    )
-    ordered = failures_first(record.results)
-    failures = [r for r in ordered if r.state is not JobState.SUCCEEDED]
-    groups = output_groups(record.results)
+    counts = state_counts(record.results)
     meaning = EXIT_MEANINGS.get(record.exit_code, "")
-    notes = []
-    if not record.storage:
-        notes.append("No storage configured: only instanceView's last 4 KB of each output was available.")
-    notes.extend(record.notes)
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">',
-        '<meta name="viewport" content="width=device-width,initial-scale=1">',
-        f"<title>fleet run {_e(record.run_id)}: {_e(record.status)}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<header><h1>fleet run {_e(record.run_id)} {_badge(record.status)}</h1>",
-        f'<div class="meta">playbook <b>{_e(record.playbook_name)}</b> ({_e(record.playbook_path)})'
-        f" · started {_e(record.started_at or '-')} · finished {_e(record.finished_at or '-')}"
-        f" · exit {record.exit_code}{_e(': ' + meaning if meaning else '')}</div>",
-        _tiles(record),
-        "</header><main>",
-        *(f'<div class="note">{_e(n)}</div>' for n in notes),
-        "<h2>Waves</h2>",
-        _timeline(record),
-        f'<h2 id="groups-title">Output groups ({len(groups)})</h2>',
-        '<section id="groups">',
-        *(_group(g) for g in groups),
-        "</section>",
-        f'<h2 id="failures-title">Failures and other non-successes ({len(failures)})</h2>',
-    ]
-    if failures:
-        parts.append(f'<table id="failures">{_THEAD}<tbody>{"".join(_row(r) for r in failures)}</tbody></table>')
-    else:
-        parts.append('<p class="muted">None: every job succeeded.</p>')
-    parts += [
-        f"<h2>All machines ({len(ordered)})</h2>",
-        '<input id="filter" type="search" placeholder="filter rows (name, state, reason, output…)">',
-        f'<table id="machines">{_THEAD}<tbody>{"".join(_row(r) for r in ordered)}</tbody></table>',
-        f"</main><script>{_JS}</script></body></html>",
-    ]
-    return "\n".join(parts) + "\n"
+    present = [(s.value, counts[s.value]) for s in JobState if counts[s.value]]
+    return render_page(
+        "fleet.report",
+        "report.html.j2",
+        styles=("base.css", "report.css"),
+        scripts=("report.js",),
+        record=record,
+        exit_text=f"exit {record.exit_code}" + (f": {meaning}" if meaning else ""),
+        summary_line=_summary_line(record, counts),
+        tiles=_tiles(record, counts),
+        notes=list(_notes(record)),
+        lanes=_timeline(record),
+        states_present=present,
+        filters=[(label, sum(counts[s] for s in states)) for label, _, states in TILE_STATES],
+        data=report_data(record),
+    )
 
 
 def _wave_name(index: int) -> str:

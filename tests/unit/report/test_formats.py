@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import replace
@@ -35,53 +36,114 @@ def test_junit_one_case_per_job_with_verdicts() -> None:
 
 
 class _Collect(HTMLParser):
+    """Tags with their attributes, and the text of each <script> and <style> element."""
+
     def __init__(self) -> None:
         super().__init__()
         self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.scripts: list[str] = []
-        self._in_script = False
+        self.blocks: list[tuple[str, dict[str, str | None], str]] = []
+        self._open: tuple[str, dict[str, str | None]] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
-        self._in_script = tag == "script"
+        self._open = (tag, dict(attrs)) if tag in ("script", "style") else None
+        if self._open:
+            self.blocks.append((tag, dict(attrs), ""))
 
     def handle_endtag(self, tag: str) -> None:
-        self._in_script = False
+        self._open = None
 
     def handle_data(self, data: str) -> None:
-        if self._in_script:
-            self.scripts.append(data)
+        if self._open:
+            tag, attrs, text = self.blocks[-1]
+            self.blocks[-1] = (tag, attrs, text + data)
+
+
+def _parse(page: str) -> _Collect:
+    parser = _Collect()
+    parser.feed(page)
+    return parser
+
+
+def _data(page: str) -> dict[str, object]:
+    parser = _parse(page)
+    found = [text for tag, attrs, text in parser.blocks if attrs.get("type") == "application/json"]
+    assert len(found) == 1
+    doc = json.loads(found[0])
+    assert isinstance(doc, dict)
+    return doc
+
+
+def _csp_sources(page: str) -> dict[str, list[str]]:
+    parser = _parse(page)
+    csp = next(a["content"] for t, a in parser.tags if t == "meta" and a.get("http-equiv"))
+    assert csp is not None
+    return {d.split()[0]: d.split()[1:] for d in csp.split(";") if d.strip()}
+
+
+def _hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
 def test_html_is_self_contained_and_escaped() -> None:
     page = render_html(sample_record())
-    parser = _Collect()
-    parser.feed(page)
+    parser = _parse(page)
     tags = [t for t, _ in parser.tags]
-    assert tags.count("script") == 1 and "img" not in tags and "link" not in tags
+    assert tags.count("script") == 2 and "img" not in tags and "link" not in tags
     assert not any("src" in a or "href" in a for _, a in parser.tags)
-    assert not any(k.startswith("on") for _, a in parser.tags for k in a)
-    assert "<script>alert" not in page and "&lt;script&gt;alert(&#x27;out&#x27;)" in page
-    assert "&lt;img src=x onerror=alert(1)&gt;" in page
-    # the CSP admits exactly our one script, by hash, and nothing from the network
-    csp = next(a["content"] for t, a in parser.tags if t == "meta" and a.get("http-equiv"))
-    digest = base64.b64encode(hashlib.sha256(parser.scripts[0].encode()).digest()).decode()
-    assert csp is not None and f"'sha256-{digest}'" in csp and "default-src 'none'" in csp
+    assert not any(k.startswith("on") or k == "style" for _, a in parser.tags for k in a)
+    # Untrusted text never appears as markup: not in the page, and escaped in the JSON block.
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert "<b>patch &lt;web&gt;</b>" in page  # values in the markup are escaped by Jinja
+    data = _data(page)
+    assert HOSTILE_NAME in [row[0] for row in data["rows"]]  # type: ignore[union-attr]
+    assert any(HOSTILE_OUTPUT.strip("\n") in g["excerpt"] for g in data["groups"])  # type: ignore[union-attr,index]
 
 
-def test_html_structure_failures_first_groups_timeline() -> None:
+def test_csp_admits_exactly_the_inline_blocks_by_hash() -> None:
+    for page in (render_html(sample_record()), render_html(sample_record(storage=False))):
+        sources = _csp_sources(page)
+        blocks = _parse(page).blocks
+        scripts = [text for tag, attrs, text in blocks if tag == "script" and not attrs.get("type")]
+        styles = [text for tag, _, text in blocks if tag == "style"]
+        assert sources["default-src"] == ["'none'"]
+        assert sources["script-src"] == [_hash(s) for s in scripts] and len(scripts) == 1
+        assert sources["style-src"] == [_hash(s) for s in styles] and len(styles) == 1
+        assert "'unsafe-inline'" not in page.split("</head>")[0]
+
+
+def test_html_data_failures_first_groups_timeline() -> None:
     page = render_html(sample_record())
-    machines = page[page.index('id="machines"') :]
-    assert machines.index("web-&lt;img") < machines.index(">web-01<")
-    assert machines.index(">web-05<") < machines.index(">web-06<") < machines.index(">web-01<")
-    failures = page[page.index('id="failures"') : page.index('id="machines"')]
-    assert "web-05" in failures and ">web-01<" not in failures
-    groups = page[page.index('id="groups"') : page.index('id="failures-title"')]
-    assert groups.count('<details class="group') == 4  # failed out, failed err, 3 identical, empty
-    assert groups.index('class="group bad"') < groups.index("<b>3</b> machines")
+    data = _data(page)
+    strings = data["strings"]
+    names = [row[0] for row in data["rows"]]  # type: ignore[union-attr]
+    assert names.index(HOSTILE_NAME) < names.index("web-01")
+    assert names.index("web-05") < names.index("web-06") < names.index("web-01")
+    groups = data["groups"]
+    assert len(groups) == 4  # type: ignore[arg-type]  # failed out, failed err, 3 identical, empty
+    assert groups[0]["failure"] and [g["count"] for g in groups][2] == 3  # type: ignore[index]
+    # rows point at their output group instead of repeating the output
+    fields = data["fields"]
+    out = fields.index("output_group")  # type: ignore[union-attr]
+    grouped = [row for row in data["rows"] if row[out] == 2]  # type: ignore[union-attr,index]
+    assert sorted(r[0] for r in grouped) == ["web-01", "web-02", "web-03"]
+    assert "patched 3 packages" not in strings  # type: ignore[operator]
     assert page.count('class="lane"') == 2  # the skipped wave never started
     tiles = page[page.index('id="tiles"') :]
     assert "<b>4</b>succeeded" in tiles and "<b>1</b>failed" in tiles
+
+
+def test_tiles_summary_and_filters_come_from_the_same_counts() -> None:
+    canceled = tuple(
+        job(f"web-{i:02d}", JobState.CANCELED, reason="canceled by the operator") for i in range(10)
+    )
+    record = replace(sample_record(), results=canceled, status="interrupted", exit_code=130)
+    page = render_html(record)
+    tiles = page[page.index('id="tiles"') : page.index("</header>")]
+    assert "<b>0</b>failed" in tiles and "<b>10</b>canceled" in tiles
+    assert "10 canceled" in page and "failed" not in page[page.index('id="summary"') :].split("</p>")[0]
+    assert '<option value="canceled">canceled (10)</option>' in page
+    assert _data(page)["filters"]["failed"] == ["failed", "timed_out", "stuck", "error"]  # type: ignore[index]
 
 
 def test_html_no_storage_banner() -> None:
