@@ -46,7 +46,8 @@ class Group:
     hosts: tuple[str, ...]  # direct members, in file order
     children: tuple[str, ...]
     parents: tuple[str, ...]
-    depth: int  # all = 0, its children 1, ...
+    depth: int  # all = 0, its children 1, ... (the longest path from all, as in Ansible)
+    priority: int = 0  # ansible_group_priority: orders groups of the same depth
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,31 @@ class Inventory:
             members.update(group.hosts)
             pending.extend(group.children)
         return frozenset(members)
+
+    def group_hosts_in_order(self, name: str) -> list[str]:
+        """Hosts of ``name`` in Ansible's order for subscripts (``web[0]``): the group's own
+        hosts as written, then its children's, breadth first (children in written order)."""
+        out: list[str] = []
+        seen_groups = {name}
+        level = [name]
+        order = [name, *self.groups[name].children]
+        while level:
+            following: list[str] = []
+            for current in level:
+                for child in self.groups[current].children:
+                    if child not in seen_groups:
+                        seen_groups.add(child)
+                        following.append(child)
+                        if child not in order:
+                            order.append(child)
+            level = following
+        seen_hosts: set[str] = set()
+        for group in order:
+            for host in self.groups[group].hosts:
+                if host not in seen_hosts:
+                    seen_hosts.add(host)
+                    out.append(host)
+        return out
 
     def select(self, pattern: str) -> list[Host]:
         """Hosts matching ``pattern`` in inventory order; raises SelectionError on no match."""

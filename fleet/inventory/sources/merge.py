@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 from fleet.inventory.sources.model import Discovered, KeyedGroup, group_names
 
 if TYPE_CHECKING:
-    from fleet.inventory.loader import _Reader
+    from fleet.inventory.drafts import Drafts
 
 __all__ = ["add_discovered", "azure_vars"]
 
 
-def add_discovered(reader: _Reader, discovered: Sequence[Discovered],
+def add_discovered(reader: Drafts, discovered: Sequence[Discovered],
                     keyed: tuple[KeyedGroup, ...]) -> list[str]:
     """Add what the sources found to the drafts; returns notes on machines left out."""
     notes: list[str] = []
