@@ -31,7 +31,7 @@ from fleet.arm.models import (
     machine_from_json,
     run_command_from_json,
 )
-from fleet.arm.retry import RETRYABLE_STATUSES, RetryBudget, RetryPolicy, parse_retry_after
+from fleet.arm.retry import RETRYABLE_STATUSES, Retrying, RetryPolicy, parse_retry_after
 from fleet.arm.throttle import ArmLimits, ConcurrencyController, Throttle
 from fleet.arm.transport import Transport, TransportFailure, TransportResponse
 from fleet.errors import ArmError, InsecureEndpointError, ThrottledError
@@ -137,7 +137,7 @@ class ArmClient:
         """
         url = self._url(self._run_command_path(m, name))
         payload = json.dumps(body, separators=(",", ":")).encode()
-        budget = RetryBudget(self._retry, self._clock)
+        retrying = self._retrying("write", "PUT", url)  # one budget for the PUT and its re-PUTs
         while True:
             try:
                 response = await self._call(
@@ -146,16 +146,14 @@ class ArmClient:
                     url,
                     m.subscription_id,
                     payload,
-                    budget=budget,
+                    retrying=retrying,
                     ambiguous_raises=True,
                 )
             except _Ambiguous as ambiguous:
-                delay = budget.next_backoff(self._random)
+                # Not the driver's retry: an unknown outcome is reconciled before a re-PUT.
+                delay = retrying.next_backoff()
                 if delay is not None:
-                    self._retry_event(
-                        "write", "PUT", url, budget.attempts, delay, "unknown outcome"
-                    )
-                    await self._clock.sleep(delay)
+                    await retrying.wait(retrying.failures, delay, "unknown outcome")
                 # Even out of budget, look once more: a PUT that took effect must be adopted,
                 # not reported as failed while its script runs.
                 found = await self.get_run_command(m, name)
@@ -221,88 +219,68 @@ class ArmClient:
         subscription_id: str,
         body: bytes | None = None,
         *,
-        budget: RetryBudget | None = None,
+        retrying: Retrying | None = None,
         ambiguous_raises: bool = False,
     ) -> TransportResponse:
         """One logical request: retries 5xx/transport failures, waits out 429s, refreshes the
-        token once on 401. Returns the final answer whatever its status. With
-        ``ambiguous_raises``, an outcome that may have taken effect raises ``_Ambiguous``."""
-        budget = budget or RetryBudget(self._retry, self._clock)
-        refreshed = False
-        force_refresh = False
-        attempt = 0
-        while True:
-            attempt += 1
+        token once on 401 (the rules: :mod:`fleet.arm.retry`). Returns the final answer
+        whatever its status. With ``ambiguous_raises``, an outcome that may have taken effect
+        raises ``_Ambiguous`` instead of being retried."""
+        retrying = retrying or self._retrying(kind, method, url)
+        async for attempt in retrying.attempts():
             try:
                 response = await self._exchange(
-                    kind, method, url, subscription_id, body, attempt, force_refresh
+                    kind, method, url, subscription_id, body, attempt.number, attempt.force_refresh
                 )
             except TransportFailure as failure:
                 if not failure.retryable:
                     raise
                 if failure.maybe_sent and ambiguous_raises:
                     raise _Ambiguous(failure) from failure
-                delay = budget.next_backoff(self._random)
-                if delay is None:
-                    raise
-                self._retry_event(kind, method, url, attempt, delay, "transport")
-                await self._clock.sleep(delay)
-                continue
-            force_refresh = False
+                if attempt.retry_after_failure("transport"):
+                    continue
+                raise
             status = response.status
-            if status == 401 and not refreshed:
-                # Tokens can expire mid-run: get a fresh one and try once more.
-                refreshed = force_refresh = True
-                self._retry_event(kind, method, url, attempt, 0.0, "401")
-                continue
+            if status == 401 and attempt.retry_with_new_token():
+                continue  # tokens can expire mid-run
             if status == 429:
-                await self._throttled_pause(kind, method, url, subscription_id, response, budget)
-                continue
+                pause_s = self._throttled_pause(kind, subscription_id, response, retrying)
+                if attempt.retry_after_throttle(pause_s, sleep=False):
+                    continue  # the next exchange waits in the paused bucket
+                code, text = error_parts(response, method, url)
+                raise ThrottledError(
+                    f"throttled: Retry-After {pause_s:g} s would pass the retry deadline; {text}",
+                    status=429,
+                    code=code,
+                )
             if status in RETRYABLE_STATUSES:
                 if ambiguous_raises:
                     raise _Ambiguous(error_for(response, method, url))
-                delay = budget.next_backoff(self._random)
-                server_delay = parse_retry_after(response.header("retry-after"))
-                if delay is None or (
-                    server_delay is not None and not budget.allows_wait(server_delay)
-                ):
-                    return response  # out of budget: the caller maps the error
-                if server_delay is not None:  # the server knows better than our schedule
-                    delay = min(server_delay, self._retry.max_retry_after_s)
-                self._retry_event(kind, method, url, attempt, delay, str(status))
-                await self._clock.sleep(delay)
-                continue
+                server_s = parse_retry_after(response.header("retry-after"))
+                if attempt.retry_after_failure(str(status), server_s):
+                    continue
+                return response  # out of attempts or time: the caller maps the error
             self.concurrency_for(subscription_id).on_success()
             return response
+        raise AssertionError("unreachable: every attempt returns, raises or continues")
 
-    async def _throttled_pause(
-        self,
-        kind: str,
-        method: str,
-        url: str,
-        subscription_id: str,
-        response: TransportResponse,
-        budget: RetryBudget,
-    ) -> None:
+    def _throttled_pause(
+        self, kind: str, subscription_id: str, response: TransportResponse, retrying: Retrying
+    ) -> float:
         """A 429: pause the whole bucket (once, however many callers saw it) and shrink
-        concurrency; the caller's next exchange waits in the bucket. Raises ThrottledError
-        when the pause would outlast the deadline."""
+        concurrency; the caller's next exchange waits in the bucket. Returns the pause."""
         self._throttled += 1
-        pause_s = parse_retry_after(response.header("retry-after"))
-        if pause_s is None:
-            pause_s = self._retry.default_retry_after_s
-        pause_s = min(pause_s, self._retry.max_retry_after_s)
+        pause_s = retrying.throttle_pause_s(parse_retry_after(response.header("retry-after")))
         if self._throttle.pause(subscription_id, kind, pause_s):
             self._emit(ThrottlePaused(subscription_id=subscription_id, kind=kind, pause_s=pause_s))
         self.concurrency_for(subscription_id).on_throttle()
-        if not budget.allows_wait(pause_s):
-            code, text = error_parts(response, method, url)
-            raise ThrottledError(
-                f"throttled: Retry-After {pause_s:g} s would pass the retry deadline; {text}",
-                status=429,
-                code=code,
-            )
-        self._retry_event(kind, method, url, 0, pause_s, "429")
+        return pause_s
+
+    def _retrying(self, kind: str, method: str, url: str) -> Retrying:
+        def on_retry(attempt: int, delay_s: float, reason: str) -> None:
+            self._retry_event(kind, method, url, attempt, delay_s, reason)
+
+        return Retrying(self._retry, self._clock, self._random, on_retry=on_retry)
 
     # ----------------------------------------------------------------- one exchange
 

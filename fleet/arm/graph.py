@@ -21,7 +21,7 @@ from fleet import __version__
 from fleet.arm.clock import Clock, MonotonicClock
 from fleet.arm.credentials import TokenProvider, check_endpoint, is_loopback_url
 from fleet.arm.events import ArmEvent, RequestDone, RetryScheduled, ThrottlePaused
-from fleet.arm.retry import RETRYABLE_STATUSES, RetryBudget, RetryPolicy, parse_retry_after
+from fleet.arm.retry import RETRYABLE_STATUSES, Retrying, RetryPolicy, parse_retry_after
 from fleet.arm.transport import Transport, TransportFailure, TransportResponse
 from fleet.errors import ArmError, AuthError, InsecureEndpointError, ThrottledError
 from fleet.redact import redact_text, redact_url
@@ -168,58 +168,43 @@ class GraphClient:
     # ------------------------------------------------------------------------------ internals
 
     async def _call(self, payload: bytes) -> Mapping[str, Any]:
-        budget = RetryBudget(self._retry, self._clock)
-        refreshed = force_refresh = False
-        attempt = 0
-        while True:
-            attempt += 1
-            await self._wait_for_quota(budget)
+        """One query page: the retry rules of :mod:`fleet.arm.retry`, plus ARG's quota."""
+        retrying = Retrying(self._retry, self._clock, self._random, on_retry=self._retry_event)
+        async for attempt in retrying.attempts():
+            await self._wait_for_quota(retrying)
             try:
-                response = await self._exchange(payload, attempt, force_refresh)
+                response = await self._exchange(payload, attempt.number, attempt.force_refresh)
             except TransportFailure as failure:
                 # A query changes nothing, so repeating it is always safe.
-                delay = budget.next_backoff(self._random) if failure.retryable else None
-                if delay is None:
-                    raise
-                self._retry_event(attempt, delay, "transport")
-                await self._clock.sleep(delay)
-                continue
-            force_refresh = False
+                if failure.retryable and attempt.retry_after_failure("transport"):
+                    continue
+                raise
             self._observe_quota(response)
             if response.status == 200:
                 return self._json(response)
-            if response.status == 401 and not refreshed:
-                refreshed = force_refresh = True
-                self._retry_event(attempt, 0.0, "401")
+            if response.status == 401 and attempt.retry_with_new_token():
                 continue
             if response.status == 429:
                 self._throttled += 1
-                pause = parse_retry_after(response.header("retry-after"))
-                if pause is None:
-                    pause = parse_resets_after(response.header("x-ms-user-quota-resets-after"))
-                pause = min(self._retry.default_retry_after_s if pause is None else pause,
-                            self._retry.max_retry_after_s)
-                if not budget.allows_wait(pause):
+                hint = parse_retry_after(response.header("retry-after"))
+                if hint is None:
+                    hint = parse_resets_after(response.header("x-ms-user-quota-resets-after"))
+                pause = retrying.throttle_pause_s(hint)
+                if not attempt.retry_after_throttle(pause):
                     raise ThrottledError(f"Resource Graph quota: waiting {pause:g} s would pass "
                                          f"the retry deadline; {self._message(response)}",
                                          status=429, code=self._code(response))
                 self._emit(ThrottlePaused(subscription_id="", kind="graph", pause_s=pause))
-                self._retry_event(attempt, pause, "429")
                 self._quota_wait_s += pause
-                await self._clock.sleep(pause)
                 continue
-            if response.status in RETRYABLE_STATUSES:
-                delay = budget.next_backoff(self._random)
-                if delay is not None:
-                    server = parse_retry_after(response.header("retry-after"))
-                    if server is not None and budget.allows_wait(server):
-                        delay = min(server, self._retry.max_retry_after_s)
-                    self._retry_event(attempt, delay, str(response.status))
-                    await self._clock.sleep(delay)
-                    continue
+            if response.status in RETRYABLE_STATUSES and attempt.retry_after_failure(
+                str(response.status), parse_retry_after(response.header("retry-after"))
+            ):
+                continue
             raise self._error(response)
+        raise AssertionError("unreachable: every attempt returns, raises or continues")
 
-    async def _wait_for_quota(self, budget: RetryBudget) -> None:
+    async def _wait_for_quota(self, retrying: Retrying) -> None:
         """Spent quota: wait for the window to reset instead of collecting a 429."""
         if self._remaining is None or self._remaining > 0 or self._resets_at is None:
             return
@@ -227,7 +212,7 @@ class GraphClient:
         self._remaining = None  # one wait per reported exhaustion; the next answer says more
         if wait <= 0:
             return
-        if not budget.allows_wait(wait):
+        if not retrying.allows_wait(wait):
             raise ThrottledError(f"Resource Graph quota is spent for {wait:g} s, past the retry "
                                  "deadline", status=429)
         self._quota_wait_s += wait
