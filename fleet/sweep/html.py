@@ -1,54 +1,78 @@
-"""The compliance matrix as one self-contained HTML page: no external assets, every value
-escaped (machine names, tags and check output are untrusted), failing cells first, per-check
-pass rate, per-machine score, drift since the previous sweep, and columns sortable by a click."""
+"""compliance.html: one self-contained page that leads with what a reader acts on.
+
+Top: the verdict, a score and the checks table (severity, pass rate, failing machines,
+rationale), so the worst checks are on the first screen. Then drift since the previous sweep,
+identical changes grouped (one line for "64 machines: pass -> fail", the names folded away).
+Then the matrix, drawn by the page from data embedded once as JSON: filterable by machine,
+check and status, sticky header row and machine column, scrolling inside its own box, paged.
+
+Built from Jinja templates (``templates/compliance.*``) with autoescape and the hashed CSP of
+``fleet.report.page``; machine names and check output are untrusted and only ever become text.
+"""
 
 from __future__ import annotations
 
-from html import escape
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
+from fleet.report.page import render_page
 from fleet.sweep.drift import Change, Drift
-from fleet.sweep.matrix import MachineRow, Matrix
-from fleet.sweep.model import Status
+from fleet.sweep.matrix import CheckInfo, MachineRow, Matrix
+from fleet.sweep.model import SEVERITIES, Status
 
-__all__ = ["render_html"]
+__all__ = ["STATUS_CODES", "render_html"]
 
-_CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
-h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.5em}
-table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:3px 6px;text-align:left}
-th{background:#f3f3f3;cursor:pointer;position:sticky;top:0}
-td.pass{background:#d8f5d8}td.fail{background:#f8c8c8;font-weight:600}
-td.error{background:#fde7b0}td.unknown{background:#e4e4e4}td.na{color:#999}
-.sev-critical,.sev-high{color:#a00}.muted{color:#777}.num{text-align:right}
-.summary span{margin-right:1.2em}th small{font-weight:normal;display:block}
-"""
-
-# Sort by a column: numeric when the cells carry data-sort numbers, else by text.
-_JS = """
-document.querySelectorAll('table.sortable th').forEach(function(th, col){
-  th.addEventListener('click', function(){
-    var table = th.closest('table'), body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
-    var asc = th.getAttribute('data-dir') !== 'asc';
-    th.setAttribute('data-dir', asc ? 'asc' : 'desc');
-    rows.sort(function(a, b){
-      var x = a.cells[col], y = b.cells[col];
-      var p = x.getAttribute('data-sort'), q = y.getAttribute('data-sort');
-      var r = (p !== null && q !== null) ? (parseFloat(p) - parseFloat(q))
-                                         : x.textContent.localeCompare(y.textContent);
-      return asc ? r : -r;
-    });
-    rows.forEach(function(r){ body.appendChild(r); });
-  });
-});
-"""
-
-# Cell order when sorting a check column: worst first.
-_RANK = {Status.FAIL: 0, Status.ERROR: 1, Status.UNKNOWN: 2, Status.PASS: 3, Status.NA: 4}
+# Cell statuses as the page's data encodes them (index in this tuple).
+STATUS_CODES: tuple[Status, ...] = (Status.PASS, Status.FAIL, Status.ERROR, Status.UNKNOWN, Status.NA)
+_CODE = {status: index for index, status in enumerate(STATUS_CODES)}
+# Sweep exit codes (fleet.engine.sweep) -> the verdict shown; the engine sits above this layer.
+_VERDICTS = {0: "compliant", 5: "non-compliant", 6: "new drift", 7: "unable to assess",
+             130: "interrupted"}
+_SEVERITY_RANK = {name: -i for i, name in enumerate(SEVERITIES)}  # critical first
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.0f}%"
+@dataclass(frozen=True, slots=True)
+class _CheckRow:
+    info: CheckInfo
+    rate: float | None
+    counts: dict[str, int]
+
+    @property
+    def rate_text(self) -> str:
+        return "-" if self.rate is None else f"{self.rate * 100:.0f}%"
+
+
+@dataclass(frozen=True, slots=True)
+class _DriftGroup:
+    check_id: str
+    before: str
+    after: str
+    detail: str
+    machines: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _DriftSection:
+    title: str
+    kind: str  # css class: bad, good, other
+    groups: tuple[_DriftGroup, ...]
+    changes: int
+
+
+class _Strings:
+    def __init__(self) -> None:
+        self.table: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def __call__(self, value: str) -> int:
+        if not value:
+            return -1
+        index = self._index.get(value)
+        if index is None:
+            index = self._index[value] = len(self.table)
+            self.table.append(value)
+        return index
 
 
 def _rate_key(rate: float | None) -> float:
@@ -60,89 +84,112 @@ def _row_key(row: MachineRow) -> tuple[float, int, str]:
     return (2.0 if score is None else score, -row.count(Status.FAIL), row.name.lower())
 
 
-def _changes(title: str, changes: tuple[Change, ...]) -> str:
-    if not changes:
-        return ""
-    items = "".join(
-        f"<li>{escape(c.machine)} · <b>{escape(c.check_id)}</b>: {escape(c.before.value)} → "
-        f"{escape(c.after.value)} <span class=muted>{escape(c.detail)}</span></li>"
-        for c in changes)
-    return f"<h3>{escape(title)} ({len(changes)})</h3><ul>{items}</ul>"
+def _check_rows(matrix: Matrix) -> list[_CheckRow]:
+    rows = []
+    for index, info in enumerate(matrix.checks):
+        counts = {s.value: 0 for s in Status}
+        for machine in matrix.machines:
+            counts[machine.cells[index].status.value] += 1
+        rows.append(_CheckRow(info, matrix.pass_rate(info.id), counts))
+    # Worst first: lowest pass rate, then the most severe, then the most failures.
+    rows.sort(key=lambda r: (_rate_key(r.rate), _SEVERITY_RANK.get(r.info.severity, 0),
+                             -r.counts[Status.FAIL.value], r.info.id))
+    return rows
 
 
-def _names(title: str, names: tuple[str, ...]) -> str:
-    if not names:
-        return ""
-    return f"<h3>{escape(title)} ({len(names)})</h3><p>{escape(', '.join(names))}</p>"
-
-
-def _drift(drift: Drift | None) -> str:
-    if drift is None:
-        return "<h2>Drift</h2><p class=muted>No earlier sweep to compare with.</p>"
-    if drift.empty:
-        return (f"<h2>Drift since {escape(drift.before_run)}</h2><p>Nothing changed.</p>")
-    return "".join([
-        f"<h2>Drift since {escape(drift.before_run)}</h2>",
-        _changes("Newly failing", drift.newly_failing),
-        _changes("Newly passing", drift.newly_passing),
-        _changes("Other changes", drift.other),
-        _names("Machines appeared", drift.machines_appeared),
-        _names("Machines vanished", drift.machines_vanished),
-        _names("Checks added", drift.checks_added),
-        _names("Checks removed", drift.checks_removed),
-    ])
-
-
-def render_html(matrix: Matrix, drift: Drift | None) -> str:
-    rates = {c.id: matrix.pass_rate(c.id) for c in matrix.checks}
-    # Columns: lowest pass rate first; rows: lowest score first, so failures are top left.
-    order = sorted(range(len(matrix.checks)),
-                   key=lambda i: (_rate_key(rates[matrix.checks[i].id]), i))
-    head = "".join(
-        f"<th title='{escape(matrix.checks[i].title)}: {escape(matrix.checks[i].rationale)}'>"
-        f"{escape(matrix.checks[i].id)}<small class='sev-{escape(matrix.checks[i].severity)}'>"
-        f"{escape(matrix.checks[i].severity)} · {_pct(rates[matrix.checks[i].id])}</small></th>"
-        for i in order)
-    body = []
-    for row in sorted(matrix.machines, key=_row_key):
-        cells = []
-        for i in order:
-            cell = row.cells[i]
-            tip = " — ".join(p for p in (cell.detail, cell.value) if p)
-            css = "na" if cell.status == Status.NA else cell.status.value
-            cells.append(f"<td class={css} data-sort={_RANK[cell.status]} title='{escape(tip)}'>"
-                         f"{escape(cell.status.value)}</td>")
-        score = row.score
-        notes = f" <span class=muted title='{escape('; '.join(row.notes))}'>⚠</span>" \
-            if row.notes else ""
-        body.append(f"<tr><td>{escape(row.name)}{notes}</td><td>{escape(row.os_type)}</td>"
-                    f"<td class=num data-sort={-1 if score is None else score:.4f}>"
-                    f"{_pct(score)}</td>{''.join(cells)}</tr>")
+def _score(matrix: Matrix) -> tuple[str, int, int]:
+    """(share of assessed cells that pass, compliant machines, machines)."""
     counts = matrix.counts()
-    summary = "".join(f"<span>{escape(s.value)}: <b>{counts.get(s.value, 0)}</b></span>"
-                      for s in Status)
-    checks = "".join(
-        f"<tr><td>{escape(c.id)}</td><td>{escape(c.title)}</td>"
-        f"<td class='sev-{escape(c.severity)}'>{escape(c.severity)}</td>"
-        f"<td class=num data-sort={-1 if rates[c.id] is None else rates[c.id]:.4f}>"
-        f"{_pct(rates[c.id])}</td><td>{escape(c.rationale)}</td></tr>"
-        for c in sorted(matrix.checks, key=lambda c: _rate_key(rates[c.id])))
-    return f"""<!DOCTYPE html>
-<html lang=en><head><meta charset=utf-8>
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
-<title>Compliance: {escape(matrix.playbook)} ({escape(matrix.run_id)})</title>
-<style>{_CSS}</style></head><body>
-<h1>Compliance: {escape(matrix.playbook)}</h1>
-<p class=muted>run {escape(matrix.run_id)} · {escape(matrix.started_at or '?')} → {escape(matrix.finished_at or '?')} · {len(matrix.machines)} machines x {len(matrix.checks)} checks</p>
-<p class=summary>{summary}</p>
-{_drift(drift)}
-<h2>Matrix</h2>
-<p class=muted>Click a column to sort. Hover a cell for its detail and value.</p>
-<table class=sortable id=matrix><thead><tr><th>machine</th><th>os</th><th>score</th>{head}</tr></thead>
-<tbody>{''.join(body)}</tbody></table>
-<h2>Checks</h2>
-<table class=sortable id=checks><thead><tr><th>id</th><th>title</th><th>severity</th><th>pass rate</th><th>rationale</th></tr></thead>
-<tbody>{checks}</tbody></table>
-<script>{_JS}</script>
-</body></html>
-"""
+    assessed = sum(counts.get(s.value, 0) for s in Status if s is not Status.NA)
+    passed = counts.get(Status.PASS.value, 0)
+    share = "-" if not assessed else f"{passed / assessed * 100:.0f}%"
+    compliant = sum(1 for row in matrix.machines if row.score == 1.0)
+    return share, compliant, len(matrix.machines)
+
+
+def _grouped(changes: Iterable[Change]) -> tuple[_DriftGroup, ...]:
+    groups: dict[tuple[str, str, str, str], list[str]] = {}
+    for change in changes:
+        key = (change.check_id, change.before.value, change.after.value, change.detail)
+        groups.setdefault(key, []).append(change.machine)
+    ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+    return tuple(_DriftGroup(*key, machines=tuple(sorted(names, key=str.lower)))
+                 for key, names in ordered)
+
+
+def _drift_sections(drift: Drift) -> list[_DriftSection]:
+    sections = []
+    for title, kind, changes in (("Newly failing", "bad", drift.newly_failing),
+                                 ("Newly passing", "good", drift.newly_passing),
+                                 ("Other changes", "other", drift.other)):
+        if changes:
+            sections.append(_DriftSection(title, kind, _grouped(changes), len(changes)))
+    return sections
+
+
+def _lists(drift: Drift) -> list[tuple[str, tuple[str, ...]]]:
+    return [(title, names) for title, names in (
+        ("Machines appeared", drift.machines_appeared),
+        ("Machines vanished", drift.machines_vanished),
+        ("Checks added", drift.checks_added),
+        ("Checks removed", drift.checks_removed),
+    ) if names]
+
+
+def _verdict(matrix: Matrix, exit_code: int | None) -> str:
+    if exit_code is not None and exit_code in _VERDICTS:
+        return _VERDICTS[exit_code]
+    if not matrix.compliant:
+        return "non-compliant"
+    return "unable to assess" if matrix.unassessed_machines else "compliant"
+
+
+def matrix_data(matrix: Matrix, checks: list[_CheckRow]) -> dict[str, Any]:
+    """Columns in the checks table's order (worst first); rows lowest score first; each row
+    ``[name, os, score, notes, cells]`` with cells flat as ``status, detail, value`` triples
+    (statuses by ``STATUS_CODES`` index, texts by index into ``strings``, -1 for none)."""
+    strings = _Strings()
+    position = {info.id: i for i, info in enumerate(matrix.checks)}
+    order = [position[row.info.id] for row in checks]
+    rows = []
+    for machine in sorted(matrix.machines, key=_row_key):
+        cells: list[int] = []
+        for index in order:
+            cell = machine.cells[index]
+            cells += [_CODE[cell.status], strings(cell.detail), strings(cell.value)]
+        score = None if machine.score is None else round(machine.score, 4)
+        rows.append([machine.name, strings(machine.os_type), score,
+                     strings("; ".join(machine.notes)), cells])
+    return {
+        "statuses": [s.value for s in STATUS_CODES],
+        "checks": [{"id": r.info.id, "title": r.info.title, "severity": r.info.severity,
+                    "rate": r.rate_text} for r in checks],
+        "strings": strings.table,
+        "rows": rows,
+    }
+
+
+def render_html(matrix: Matrix, drift: Drift | None, exit_code: int | None = None) -> str:
+    checks = _check_rows(matrix)
+    share, compliant, machines = _score(matrix)
+    counts = matrix.counts()
+    verdict = _verdict(matrix, exit_code)
+    return render_page(
+        "fleet.sweep",
+        "compliance.html.j2",
+        styles=("base.css", "compliance.css"),
+        scripts=("compliance.js",),
+        matrix=matrix,
+        verdict=verdict,
+        verdict_css=verdict.replace(" ", "-"),
+        score=share,
+        compliant=compliant,
+        machines=machines,
+        failing_checks=sum(1 for r in checks if r.counts[Status.FAIL.value]),
+        cells={s.value: counts.get(s.value, 0) for s in Status},
+        checks=checks,
+        drift=drift,
+        drift_sections=_drift_sections(drift) if drift is not None else [],
+        drift_lists=_lists(drift) if drift is not None else [],
+        data=matrix_data(matrix, checks),
+    )

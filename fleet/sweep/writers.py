@@ -104,7 +104,7 @@ def write_sweep_files(run_dir: Path, matrix: Matrix, drift: Drift | None,
         "json": json.dumps(sweep_json(matrix, drift, exit_code), indent=1) + "\n",
         "csv": render_csv(matrix),
         "junit": render_junit(matrix),
-        "html": render_html(matrix, drift),
+        "html": render_html(matrix, drift, exit_code),
     }
     paths = {}
     for kind, text in texts.items():

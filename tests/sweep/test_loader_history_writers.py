@@ -118,8 +118,11 @@ def test_csv_junit_and_html_hold_untrusted_names_safely() -> None:
     assert len(root.findall("testsuite/testcase")) == 4
     assert len(root.findall("testsuite/testcase/skipped")) == 1
     html = render_html(evil, diff_matrices(evil, evil))
-    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    assert "<script>alert" not in html and "\\u003cscript\\u003ealert(1)" in html
+    data = json.loads(html.split('<script type="application/json" id="fleet-data">')[1]
+                      .split("</script>")[0])
     # Lowest score first (the unassessed machine scores 0%), lowest pass rate column first.
-    assert html.index("&lt;script&gt;") < html.index("calc")
-    assert html.index(">tls<") < html.index(">ssh<")
+    assert [row[0] for row in data["rows"]] == ["<script>alert(1)</script>", "=cmd|'/c calc'!A1"]
+    assert [c["id"] for c in data["checks"]] == ["tls", "ssh"]
+    assert html.index("<b>tls</b>") < html.index("<b>ssh</b>")  # the checks table, worst first
     json.loads(json.dumps(matrix_to_json(evil)))
