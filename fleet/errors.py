@@ -18,6 +18,9 @@
     │   │   └── ThrottledError      429 that exhausted the retry budget
     │   ├── TransportError          connection reset, timeout, TLS failure (no HTTP answer)
     │   └── StorageError            blob storage failed (SAS, upload, download)
+    ├── RunWideError                a cause that concerns the whole run (ARM or storage unreachable or
+    │                               refusing, TLS, an unresolvable secret): found before anything
+    │                               was sent, one line with the fix (exit 9)
     ├── InsecureEndpointError       a bearer token would go over plain HTTP to a non-loopback host
     └── SimulatorError              the simulator could not start or was misconfigured
 
@@ -40,6 +43,7 @@ __all__ = [
     "RemoteError",
     "RunFolderError",
     "RunStoppedError",
+    "RunWideError",
     "SecretError",
     "SelectionError",
     "SimulatorError",
@@ -55,6 +59,7 @@ EXIT_FAILED = 1
 EXIT_INPUT = 2
 EXIT_HALTED = 3
 EXIT_UNREACHABLE = 4
+EXIT_RUNWIDE = 9
 EXIT_INTERRUPTED = 130
 
 
@@ -132,6 +137,12 @@ class RunStoppedError(FleetError):
     """The run cannot go on writing its run folder; it stopped and can be resumed."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class RunWideError(FleetError):
+    """A run-wide cause (ARM, TLS, credential, storage, secrets): nothing was sent."""
+
+    exit_code = EXIT_RUNWIDE
 
 
 class RemoteError(FleetError):

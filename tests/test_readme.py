@@ -18,7 +18,7 @@ def test_readme_documents_every_command_and_exit_code() -> None:
     text = README.read_text(encoding="utf-8")
     for name in COMMANDS:
         assert f"fleet {name}" in text, f"README.md's command table does not name 'fleet {name}'"
-    for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 4 |", "| 130 |"):
+    for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 4 |", "| 9 |", "| 130 |"):
         assert code in text, f"README.md's exit code table has no row {code}"
     assert "./dev.sh demo" in text and "./dev.sh test" in text
 

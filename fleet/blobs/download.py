@@ -98,9 +98,11 @@ async def write_capped(
 
 
 def capture_from_text(
-    text: str | None, dest: Path, *, relative_to: Path | None = None
+    text: str | None, dest: Path, *, relative_to: Path | None = None, source: str = "instance_view"
 ) -> StreamCapture:
-    """instanceView fallback (no storage): keep ARM's text as UTF-8 in ``dest``. ``None``
+    """Keep ``text`` as UTF-8 in ``dest``. ``source="blob"`` when the text is known to be the
+    whole blob (an empty stderr: instanceView keeps the tail, so empty there is empty in the
+    blob, and storage was used). Otherwise the instanceView fallback (no storage): keep ARM's text as UTF-8 in ``dest``. ``None``
     means ARM gave nothing: ``source="none"``, no file. Text that reaches ARM's 4 KB limit is
     marked truncated, since ARM keeps only the last 4 KB."""
     if text is None:
@@ -109,7 +111,7 @@ def capture_from_text(
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_bytes(data)
     return StreamCapture(
-        source="instance_view",
+        source=source,
         path=display_path(dest, relative_to),
         size_bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),

@@ -145,20 +145,23 @@ class RunStorage:
     async def aclose(self) -> None:
         await self._service.close()
 
-    async def prepare(self) -> None:
+    async def prepare(self, *, retries: int | None = None) -> None:
         """Create the run's container (idempotent); with Entra sign-in, fetch a user delegation
-        key valid for ``MAX_SAS_LIFETIME`` (no SAS can outlive it)."""
+        key valid for ``MAX_SAS_LIFETIME`` (no SAS can outlive it). ``retries`` overrides the
+        SDK's retry count (a quick probe: an account that does not answer is a cause, not a
+        blip)."""
+        options: dict[str, Any] = {} if retries is None else {"retry_total": retries}
         if self._account_key is None:
             now = self._clock()
             try:
                 self._ud_key = await self._service.get_user_delegation_key(
-                    now - timedelta(minutes=5), now + MAX_SAS_LIFETIME
+                    now - timedelta(minutes=5), now + MAX_SAS_LIFETIME, **options
                 )
             except AzureError as error:
                 raise _storage_error("getting a user delegation key", error) from error
             self._ud_key_expiry = now + MAX_SAS_LIFETIME
         try:
-            await self._service.create_container(self.container)
+            await self._service.create_container(self.container, **options)
         except ResourceExistsError:
             pass
         except AzureError as error:

@@ -59,5 +59,11 @@ def plan(playbook: Path, inventory_path: Path | None, limit: str | None,
             seed=seed,
         )
         click.echo(dumps_plan(result) if fmt == "json" else plan_to_text(result), nl=False)
+        from fleet.engine.runwide import secret_problems
+        from fleet.secrets import resolve_secret
+
+        for problem in secret_problems(result, resolve_secret):
+            click.echo(f"fleet: warning: {problem} (fleet run would stop before sending anything)",
+                       err=True)
 
     guarded(go)

@@ -66,7 +66,8 @@ def run(**kw: Any) -> None:
 
     Shows the plan summary and asks before starting (unless --yes). Exit codes: 0 all succeeded;
     1 some failed or timed out; 2 bad input; 3 halted by the rollout policy; 4 only unreachable
-    machines kept it from succeeding; 130 interrupted.
+    machines kept it from succeeding; 9 a run-wide cause (ARM, TLS, credential, storage, a
+    secret) stopped it before anything was sent; 130 interrupted.
     """
     plan, inputs = guarded(lambda: _plan(kw))
     if not kw["yes"]:

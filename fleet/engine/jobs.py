@@ -312,8 +312,9 @@ class JobRunner:
                 )
                 if view is not None and view.error == "":
                     # ARM's instanceView holds stderr's tail: empty there means empty, so the
-                    # error blob is not worth a request (the common case).
-                    err = capture_from_text("", err_path, relative_to=self._run_dir)
+                    # error blob is not worth a request (the common case). It is the blob's
+                    # content all the same: no "no storage" note for it.
+                    err = capture_from_text("", err_path, relative_to=self._run_dir, source="blob")
                 else:
                     err = await self._storage.download(
                         job.error_blob, err_path, max_bytes=cap, relative_to=self._run_dir

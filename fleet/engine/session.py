@@ -31,11 +31,13 @@ from fleet.engine.options import Clock, EngineOptions, MonotonicClock
 from fleet.engine.poller import PollScheduler
 from fleet.engine.record import build_record, previous_counts, save_run_meta
 from fleet.engine.rollout import Approver, BudgetBase, Rollout, RolloutOutcome
+from fleet.engine.runwide import check_run_wide
 from fleet.errors import EXIT_INTERRUPTED, FleetError, RunFolderError, UsageError
 from fleet.failpoints import Failpoints
 from fleet.journal import Journal, job_key, utc_now
 from fleet.plan.model import Job, Plan
 from fleet.runlock import RunLock
+from fleet.secrets import resolve_secret as default_resolve_secret
 from fleet.types import MachineRef, RunRecord, SecretRef
 
 if TYPE_CHECKING:
@@ -183,6 +185,13 @@ async def execute_plan(
         for observer in observers:
             observer(event)
 
+    if not resume and (run_dir / "journal.sqlite").exists():
+        prepare_run_dir(run_dir)  # refuses, before any network
+    await check_run_wide(
+        plan, connection, resolve=resolve_secret or default_resolve_secret,
+        open_storage=lambda: _open_storage(connection, plan.run_id),
+        storage_where=_storage_where(connection), clock=clock, transport=transport,
+    )
     if not resume:
         prepare_run_dir(run_dir)
     lock = RunLock(run_dir)
@@ -374,6 +383,18 @@ async def _open_storage(connection: Connection, run_id: str) -> RunStorage | Non
             connection.storage_account_url, DefaultAzureCredential(), run_id=run_id
         )
     return None
+
+
+def _storage_where(connection: Connection) -> str:
+    if connection.storage_account_url:
+        return connection.storage_account_url
+    parts = dict(
+        part.split("=", 1) for part in (connection.storage_connection_string or "").split(";") if "=" in part
+    )
+    fields = {k.lower(): v for k, v in parts.items()}
+    if fields.get("blobendpoint"):
+        return fields["blobendpoint"]
+    return f"account {fields.get('accountname', '?')}"
 
 
 def _arm_stats(arm: ArmApi) -> tuple[dict[str, int], int]:

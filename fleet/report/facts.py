@@ -14,6 +14,7 @@ __all__ = [
     "failures_first",
     "machine_outcomes",
     "output_missing",
+    "reason_of",
     "row_notes",
     "state_counts",
 ]
@@ -40,6 +41,7 @@ EXIT_MEANINGS = {
     2: "bad input or usage",
     3: "halted by the rollout policy",
     4: "only unreachable machines kept it from succeeding",
+    9: "a run-wide cause stopped it before anything was sent",
     130: "interrupted (resumable)",
 }
 
@@ -57,9 +59,21 @@ def output_missing(result: JobResult) -> bool:
     )
 
 
+def reason_of(result: JobResult) -> str:
+    """Why a job ended as it did, in a few words (the journal's reason, else its exit code)."""
+    if result.reason:
+        return " ".join(result.reason.split())
+    if result.exit_code not in (None, 0):
+        return f"exit code {result.exit_code}"
+    return result.state.value
+
+
 def row_notes(result: JobResult) -> tuple[str, ...]:
+    """Notes that are true of this row: "no storage" only when a stream really came from the
+    instanceView (an empty stderr known from it while storage was used is not that)."""
     notes: list[str] = []
-    if result.output.source == "instance_view" or result.error.source == "instance_view":
+    from_view = [c for c in (result.output, result.error) if c.source == "instance_view"]
+    if result.output.source == "instance_view" or any(c.size_bytes for c in from_view):
         notes.append(NO_STORAGE_NOTE)
     if output_missing(result):
         notes.append(OUTPUT_MISSING_NOTE)

@@ -161,31 +161,65 @@ def test_markdown_escapes_and_fences() -> None:
     assert md_fence("plain") == "```text\nplain\n```"
 
 
-def test_recap_worst_first_and_totals() -> None:
+def test_recap_lists_only_machines_that_did_not_succeed_with_reasons() -> None:
     text = recap_text(sample_record())
     lines = text.splitlines()
-    assert lines[0].startswith("RECAP · run 20261125-100000-patch")
-    assert lines[1].startswith(HOSTILE_NAME) and "failed=1" in lines[1]
-    assert lines[2].startswith("web-05") and "unreachable=1" in lines[2]
+    assert lines[0].startswith("RECAP · run 20261125-100000-patch") and "*" not in lines[0]
+    assert lines[1].startswith(f"  {HOSTILE_NAME[:27]}") and " failed " in lines[1]
+    assert "exit code 1 not in [0]" in lines[1]
+    assert lines[2].startswith("  web-05") and "unreachable  machine status Disconnected" in lines[2]
+    assert "web-01" not in text and "web-07" not in text  # succeeded: not listed
     assert "7 machines: 4 succeeded, 1 skipped, 1 unreachable, 1 failed" in text
+    reasons = text[text.index("top reasons:"):]
+    assert "1 x machine status Disconnected" in reasons and "1 x exit code 1 not in [0]" in reasons
     assert "status: halted (exit 3: halted by the rollout policy)" in text
     assert "47 ARM requests, 2 throttled" in text
     assert HOSTILE_OUTPUT.splitlines()[1] not in text  # never output text
+    assert all(len(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
+    assert "\x1b" not in text
 
 
-def test_recap_caps_machine_lines_and_neutralises_names() -> None:
+def test_recap_groups_reasons_and_caps_machine_lines() -> None:
     results = tuple(job(f"m{i:03}", JobState.SUCCEEDED, out="ok\n") for i in range(120))
+    results += tuple(job(f"u{i:03}", JobState.UNREACHABLE, reason="machine status is Disconnected")
+                     for i in range(30))
     results += (job("bad\x1b[2Jname", JobState.FAILED, exit_code=2),)
     record = replace(sample_record(), results=results)
     text = recap_text(record, max_machines=10)
     assert "\x1b" not in text
     lines = text.splitlines()
-    assert lines[1].startswith("bad?[2Jname")
-    assert sum(1 for line in lines if re.match(r"m\d{3} ", line)) == 9
-    assert "… and 111 more machines: 111 succeeded" in text
+    assert lines[1].startswith("  bad?[2Jname") and "exit code 2" in lines[1]
+    assert sum(1 for line in lines if re.match(r"  u\d{3} ", line)) == 9
+    assert "… and 21 more: 21 unreachable" in text
+    assert "151 machines: 120 succeeded, 30 unreachable, 1 failed" in text
+    assert "   30 x machine status is Disconnected" in text
+    assert all(len(line) <= 80 for line in lines)
+
+
+def test_recap_plurals_colour_and_canceled_apart() -> None:
+    results = (job("db", JobState.CANCELED, reason="canceled by the operator"),)
+    text = recap_text(replace(sample_record(), results=results, arm_requests={"total": 1}))
+    assert "1 machine: 1 canceled" in text and "skipped" not in text.split("top reasons")[0]
+    assert "1 ARM request," in text or text.rstrip().endswith("1 ARM request, 2 throttled")
+    painted = recap_text(replace(sample_record(), results=results), colour=True)
+    assert "\x1b[35mcanceled\x1b[0m" in painted
 
 
 def test_recap_disambiguates_same_names() -> None:
-    results = (job("db", JobState.SUCCEEDED, rg="rg-a"), job("db", JobState.SUCCEEDED, rg="rg-b"))
+    results = (job("db", JobState.FAILED, rg="rg-a"), job("db", JobState.FAILED, rg="rg-b"))
     text = recap_text(replace(sample_record(), results=results))
     assert "rg-a/db" in text and "rg-b/db" in text
+
+
+def test_row_notes_say_no_storage_only_when_true() -> None:
+    from fleet.report.facts import NO_STORAGE_NOTE, row_notes
+    from fleet.types import StreamCapture
+
+    with_storage = job("web-01", JobState.SUCCEEDED, out="ok\n")
+    # storage used, stderr known empty from the instance view: the engine records it as the
+    # (empty) blob; even an old journal's empty instance_view stderr is no "no storage"
+    old = replace(with_storage, error=StreamCapture(source="instance_view", size_bytes=0))
+    assert NO_STORAGE_NOTE not in row_notes(with_storage)
+    assert NO_STORAGE_NOTE not in row_notes(old)
+    without = job("web-01", JobState.SUCCEEDED, out="ok\n", source="instance_view")
+    assert NO_STORAGE_NOTE in row_notes(without)
