@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("fleet.commands.sweep:sweep", "Compliance sweep: many checks per machine, a matrix, drift."),
     "sim": ("fleet_sim.cli:sim", "The ARM + Arc agent simulator (serve it, write its inventory)."),
     "status": ("fleet.commands.status:status", "Show a run's progress from its journal."),
+    "temporal": ("fleet.commands.temporal:temporal", "Production mode helpers: a local Temporal dev server."),
+    "worker": ("fleet.commands.worker:worker", "Production mode: run a worker (Temporal)."),
 }
 
 

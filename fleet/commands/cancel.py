@@ -11,6 +11,7 @@ import click
 
 from fleet.commands.common import guarded, run_async
 from fleet.commands.runfolder import open_meta, reconnect_options, reconnection
+from fleet.commands.temporal import temporal_options
 from fleet.errors import EXIT_FAILED
 from fleet.journal import Journal, utc_now
 from fleet.runlock import lock_holder
@@ -24,12 +25,18 @@ __all__ = ["cancel"]
               help="Wait until the runner has stopped its in-flight commands.")
 @click.option("--timeout", "timeout_s", default=600, show_default=True, help="How long --wait waits (s).")
 @reconnect_options
+@temporal_options
 def cancel(**kw: Any) -> None:
     """Stop the run in RUN_DIR: launch nothing new and stop the commands in flight.
 
     If its runner is alive, it is asked to stop (it deletes its in-flight run commands, which
     stops them, and exits). If no runner is alive, this command stops them itself.
     """
+    if kw.get("temporal"):  # RUN_DIR is a production run's id
+        from fleet.commands.temporal import cancel_temporal
+
+        cancel_temporal(kw["run_dir"], kw)
+        return
     run_dir = Path(kw["run_dir"])
     meta = guarded(lambda: open_meta(run_dir))
     holder = lock_holder(run_dir)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from fleet.commands.common import guarded
+from fleet.commands.temporal import temporal_options
 from fleet.types import RunRecord
 
 __all__ = ["report"]
@@ -26,7 +28,14 @@ _CHOICES = ("json", "junit", "md", "html", "all")
     help="Which report to rebuild; repeat for several.",
 )
 @click.option("--recap", is_flag=True, help="Also print the terminal recap of the run.")
-def report(run_dir: Path, formats: tuple[str, ...], recap: bool) -> None:
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="With --temporal: the folder to write into (default: runs/RUN_ID).")
+@click.option("--storage-connection-string", envvar="FLEET_STORAGE_CONNECTION_STRING",
+              help="With --temporal: the run's storage account, by key.")
+@click.option("--storage-account-url", envvar="FLEET_STORAGE_ACCOUNT_URL",
+              help="With --temporal: the run's storage account, by Entra sign-in.")
+@temporal_options
+def report(run_dir: Path, formats: tuple[str, ...], recap: bool, **kw: Any) -> None:
     """Rebuild a run's reports (report.json, junit.xml, summary.md, report.html) from RUN_DIR.
 
     The journal (journal.sqlite) is the source of truth: every report is rebuilt from it, even
@@ -34,6 +43,12 @@ def report(run_dir: Path, formats: tuple[str, ...], recap: bool) -> None:
     (e.g. copied without its journal) is rebuilt from that. Prints the path of each file
     written. Exits 2 if RUN_DIR is not a readable run folder or was written by a newer fleet.
     """
+
+    if kw.get("temporal"):  # RUN_DIR is a production run's id: fetch its artifacts
+        from fleet.commands.temporal import report_temporal
+
+        report_temporal(str(run_dir), kw, kw.get("out_dir"))
+        return
 
     def rebuild() -> None:
         # Imported here so `fleet --help` never pays for the report modules.

@@ -11,6 +11,7 @@ import click
 from fleet.commands.common import guarded, run_async
 from fleet.commands.run import execute, terminal_approver
 from fleet.commands.runfolder import open_meta, rebuild_plan, reconnect_options, reconnection
+from fleet.commands.temporal import temporal_options
 from fleet.engine.options import EngineOptions
 
 __all__ = ["resume"]
@@ -22,6 +23,7 @@ __all__ = ["resume"]
 @click.option("--log-file", type=click.Path(dir_okay=False), help="Append one JSON line per event here.")
 @click.option("-v", "--verbose", count=True, help="More detail on the terminal.")
 @reconnect_options
+@temporal_options
 def resume(**kw: Any) -> None:
     """Continue the run in RUN_DIR where its journal says it stopped.
 
@@ -30,6 +32,11 @@ def resume(**kw: Any) -> None:
     budgets and approvals continue from where they were. The playbook, inventory and
     variables must be unchanged (each job's request hash is checked).
     """
+    if kw.get("temporal"):  # RUN_DIR is a production run's id
+        from fleet.commands.temporal import resume_temporal
+
+        resume_temporal(kw["run_dir"], kw)
+        return
     run_dir = Path(kw["run_dir"])
     meta = guarded(lambda: open_meta(run_dir))
     connection = guarded(lambda: reconnection(meta, kw, need_storage=True))

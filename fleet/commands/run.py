@@ -11,6 +11,7 @@ import click
 
 from fleet.commands.common import fail, guarded, run_async
 from fleet.commands.inventory import arm_options, source_options
+from fleet.commands.temporal import temporal_options
 from fleet.engine.options import EngineOptions
 from fleet.engine.session import Connection
 from fleet.errors import UsageError
@@ -59,6 +60,8 @@ def make_connection(kw: dict[str, Any]) -> Connection:
               help="Download at most this many bytes of each output or error blob.")
 @click.option("--log-file", type=click.Path(dir_okay=False), help="Write one JSON line per event here.")
 @click.option("-v", "--verbose", count=True, help="More detail on the terminal (-vv: every transition).")
+@click.option("--detach", is_flag=True, help="With --temporal: submit and return; do not follow.")
+@temporal_options
 @connection_options
 @source_options
 def run(**kw: Any) -> None:
@@ -72,6 +75,11 @@ def run(**kw: Any) -> None:
     plan, inputs = guarded(lambda: _plan(kw))
     if not kw["yes"]:
         _confirm(plan)
+    if kw.get("temporal"):
+        from fleet.commands.temporal import run_temporal
+
+        run_temporal(plan, kw)
+        return
     run_dir = Path(kw["run_dir"] or Path("runs") / plan.run_id)
     options = engine_options(kw)
     inputs.update(keep=str(kw["keep"]), max_output_bytes=str(kw["max_output_bytes"]))

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from fleet.commands.common import guarded
+from fleet.commands.temporal import temporal_options
 from fleet.journal import Journal
 from fleet.runlock import lock_holder
 from fleet.types import JobState
@@ -20,8 +21,15 @@ __all__ = ["status"]
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def status(run_dir: str, fmt: str) -> None:
-    """Show the progress of the run in RUN_DIR (works while it is running)."""
+@temporal_options
+def status(run_dir: str, fmt: str, **kw: Any) -> None:
+    """Show the progress of the run in RUN_DIR (works while it is running). With --temporal,
+    RUN_DIR is the run id of a production-mode run."""
+    if kw.get("temporal"):
+        from fleet.commands.temporal import status_temporal
+
+        status_temporal(run_dir, kw, fmt)
+        return
     data = guarded(lambda: _status(Path(run_dir)))
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, sort_keys=True))

@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +25,7 @@ from fleet.engine.options import Clock, EngineOptions
 from fleet.engine.poller import PollOutcome, PollScheduler
 from fleet.errors import FleetError, RunStoppedError
 from fleet.failpoints import Failpoints
-from fleet.journal import Journal, job_key, utc_now
+from fleet.journal import JobRow, Journal, job_key, utc_now
 from fleet.plan.model import Job
 from fleet.types import JobState, SecretRef, StreamCapture
 
@@ -70,8 +70,10 @@ class JobRunner:
         resolve_secret: Callable[[SecretRef], str],
         output_dirs: Mapping[str, str],
         failpoints: Failpoints | None = None,
+        before_delete: Callable[[JobRow], Awaitable[None]] | None = None,
     ) -> None:
         self._failpoints = failpoints or Failpoints({})
+        self._before_delete = before_delete
         self._arm = arm
         self._storage = storage
         self._journal = journal
@@ -359,6 +361,12 @@ class JobRunner:
 
     async def _delete(self, job: Job) -> None:
         try:
+            if self._before_delete is not None:
+                # Production mode: the journal is this worker's, so the result must be durable
+                # elsewhere before the run command (the proof that it ran) is gone.
+                row = self._journal.job(self._key(job))
+                if row is not None:
+                    await self._before_delete(row)
             await self._arm.delete_run_command(job.machine, job.run_command_name)
             self._journal.mark_cleaned(self._key(job))
         except FleetError as error:

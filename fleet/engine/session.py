@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,7 +34,7 @@ from fleet.engine.rollout import Approver, BudgetBase, Rollout, RolloutOutcome
 from fleet.engine.runwide import check_run_wide
 from fleet.errors import EXIT_INTERRUPTED, FleetError, RunFolderError, UsageError
 from fleet.failpoints import Failpoints
-from fleet.journal import Journal, job_key, utc_now
+from fleet.journal import JobRow, Journal, job_key, utc_now
 from fleet.plan.model import Job, Plan
 from fleet.runlock import RunLock
 from fleet.secrets import resolve_secret as default_resolve_secret
@@ -163,13 +163,16 @@ async def execute_plan(
     handle_signals: bool = False,
     budget_base: BudgetBase | None = None,
     on_rollout: Callable[[Rollout], None] | None = None,
+    before_delete: Callable[[JobRow], Awaitable[None]] | None = None,
 ) -> RunRecord:
     """Execute ``plan`` (or, with ``resume``, continue it from its journal) and write the run
     folder. Returns the run's record.
 
     Production mode runs each shard through here: ``plan`` is then the shard's part of one
     wave, ``budget_base`` what the rest of the wave and run counted, and ``on_rollout``
-    receives the rollout so the shard can stop it or trip its budget from outside."""
+    receives the rollout so the shard can stop it or trip its budget from outside;
+    ``before_delete`` makes each finished row durable elsewhere before its run command is
+    deleted (the shard's journal dies with its worker)."""
     from fleet.arm.credentials import check_endpoint
 
     options = options or EngineOptions()
@@ -220,6 +223,7 @@ async def execute_plan(
             plan, journal, connection=connection, run_dir=run_dir, options=options, emit=emit,
             clock=clock, transport=transport, resolve_secret=resolve_secret, approver=approver,
             handle_signals=handle_signals, budget_base=budget_base, on_rollout=on_rollout,
+            before_delete=before_delete,
         )
     finally:
         journal.close()
@@ -241,6 +245,7 @@ async def _execute(
     handle_signals: bool,
     budget_base: BudgetBase | None = None,
     on_rollout: Callable[[Rollout], None] | None = None,
+    before_delete: Callable[[JobRow], Awaitable[None]] | None = None,
 ) -> RunRecord:
     from fleet.arm.client import ArmClient
     from fleet.arm.credentials import build_credential
@@ -294,6 +299,7 @@ async def _execute(
                 resolve_secret=resolve_secret or default_resolve,
                 output_dirs=output_dirs(machines),
                 failpoints=failpoints,
+                before_delete=before_delete,
             )
             rollout = Rollout(
                 plan, arm=arm, runner=runner, journal=journal, clock=clock, options=options,

@@ -1,0 +1,90 @@
+"""The run's journal, record and reports rebuilt from the plan and every shard's rows: the
+same files, with the same content, as the embedded mode writes from its own journal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fleet.engine.jobs import request_sha256
+from fleet.engine.record import build_record, save_run_meta
+from fleet.journal import Journal, job_key, utc_now
+from fleet.plan.model import Plan
+from fleet.production.rows import restore_rows
+from fleet.types import JobState, RunRecord
+
+__all__ = ["assemble_run"]
+
+
+def assemble_run(
+    plan: Plan,
+    shard_docs: Sequence[Mapping[str, Any]],
+    run_dir: Path,
+    *,
+    wave_states: Mapping[str, str],
+    skip_reasons: Mapping[str, str],
+    breached: bool,
+    breach_reason: str | None,
+    stopped: str | None,
+    arm_requests: int,
+    meta: Mapping[str, str],
+) -> RunRecord:
+    """Write ``run_dir/journal.sqlite`` and the reports; return the record."""
+    from fleet.report import write_reports
+
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = run_dir / "journal.sqlite"
+    if path.exists():
+        path.unlink()
+    journal = Journal.create(path, {
+        "run_id": plan.run_id, "playbook_name": plan.playbook.name,
+        "playbook_path": plan.playbook.path, "playbook_sha256": plan.playbook.sha256,
+        "mode": "temporal", **meta,
+    })
+    try:
+        jobs = [*plan.jobs, *plan.rollback_jobs]
+        journal.add_jobs([(j.machine, j.step, j.step_index, j.wave, j.rollback,
+                           j.run_command_name, request_sha256(j)) for j in jobs])
+        rows = [row for doc in shard_docs for row in doc.get("rows", ())]
+        restore_rows(journal, rows, detail="from its shard's result")
+        canceled = stopped == "canceled"
+        for job in jobs:
+            row = journal.job(job_key(job.machine, job.step, job.rollback))
+            if row is None or row.state.terminal:
+                continue
+            why = ("run canceled by the operator" if canceled
+                   else skip_reasons.get(str(job.wave), "halted by the rollout policy"))
+            journal.transition(row.job_key, JobState.SKIPPED, why, reason=why)
+        by_wave: dict[int, list[Any]] = {}
+        for row in journal.jobs():
+            if not row.rollback:
+                by_wave.setdefault(row.wave, []).append(row)
+        for wave in plan.waves:
+            wave_rows = by_wave.get(wave.index, [])
+            starts = [r.started_at for r in wave_rows if r.started_at]
+            ends = [r.ended_at for r in wave_rows if r.ended_at]
+            times = {}
+            if starts:
+                times["started_at"] = min(starts)
+            if ends:
+                times["ended_at"] = max(ends)
+            journal.set_wave(wave.index, wave.label, len(wave.machines),
+                             wave_states.get(str(wave.index), "skipped"), **times)
+        notes = []
+        if breached and breach_reason:
+            notes.append(f"rollout policy breached: {breach_reason} ({plan.rollout.on_breach})")
+        all_starts = sorted(r.started_at for r in journal.jobs() if r.started_at)
+        journal.set_meta(finished_at=utc_now(), started_at=all_starts[0] if all_starts else utc_now())
+        record = build_record(
+            journal, breached=breached, on_breach=plan.rollout.on_breach, stopped=stopped,
+            arm_requests={"total": arm_requests}, notes=tuple(notes),
+        )
+        save_run_meta(journal, record)
+    finally:
+        journal.close()
+    write_reports(run_dir, record)
+    from fleet.engine.control import write_retry_file
+
+    write_retry_file(run_dir, record)
+    return record

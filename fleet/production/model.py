@@ -1,0 +1,118 @@
+"""What crosses the workflow boundary: small, JSON-friendly dataclasses. Nothing here carries a
+secret, a SAS link or a per-machine output: those stay in the run's storage account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "DEFAULT_TASK_QUEUE",
+    "FinalizeInput",
+    "RunInput",
+    "RunSummary",
+    "ShardInput",
+    "ShardSpec",
+    "ShardSummary",
+    "WaveSpec",
+]
+
+DEFAULT_TASK_QUEUE = "fleet"
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """Machines ``start``..``end`` (plan order) of one subscription within one wave."""
+
+    shard_id: str
+    subscription_id: str
+    start: int
+    end: int
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class WaveSpec:
+    index: int
+    label: str
+    machines: int
+    shards: list[ShardSpec]
+
+
+@dataclass(frozen=True)
+class RunInput:
+    run_id: str
+    plan_blob: str
+    plan_sha256: str
+    total_machines: int
+    waves: list[WaveSpec]
+    max_failures: str | None
+    max_unreachable: str | None
+    failures_per: str
+    on_breach: str
+    pause_s: float
+    approve: bool
+    time_scale: float = 1.0  # wall seconds per policy second (rehearsals on a scaled simulator)
+    heartbeat_timeout_s: float = 30.0  # a shard silent this long: its worker is gone, retry it
+    # Continue-as-new carries these forward (a fresh history starts at the next wave).
+    start_wave: int = 0
+    carried: dict[str, int] = field(default_factory=dict)
+    wave_states: dict[str, str] = field(default_factory=dict)
+    breach_reason: str | None = None
+    approved_through: int = -1
+    arm_requests: int = 0
+
+
+@dataclass(frozen=True)
+class ShardInput:
+    run_id: str
+    plan_blob: str
+    plan_sha256: str
+    wave: int
+    shard: ShardSpec
+    wave_size: int
+    run_size: int
+    failed_in_wave: int
+    failed_in_run: int
+    unreachable_in_wave: int
+    unreachable_in_run: int
+    time_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class ShardSummary:
+    shard_id: str
+    machines: int
+    states: dict[str, int]
+    failed: int  # as the rollout policy counts failures
+    unreachable: int
+    breached: bool
+    breach_reason: str | None
+    needed_work: bool
+    arm_requests: int
+    canceled: bool = False
+
+
+@dataclass(frozen=True)
+class FinalizeInput:
+    run_id: str
+    plan_blob: str
+    plan_sha256: str
+    wave_states: dict[str, str]
+    skip_reasons: dict[str, str]  # wave index -> why its unrun machines were skipped
+    breached: bool
+    breach_reason: str | None
+    on_breach: str
+    stopped: str | None
+    arm_requests: int
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    status: str
+    exit_code: int
+    states: dict[str, int]
+    report_blob: str

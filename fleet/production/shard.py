@@ -1,0 +1,264 @@
+"""One shard: the engine over one subscription's chunk of one wave, exactly as the embedded
+mode runs a wave, with what the rest of the wave and run counted as its budget base.
+
+Exactly once across workers: the shard's journal lives on its worker and dies with it, so a
+job's finished row is written to the run's storage (``fleet/shards/<id>/rows/``) *before* its
+run command is deleted; until then the run command itself proves the job ran. A retried
+attempt (its worker died) restores those rows as finished and marks every other job "may have
+been sent": the engine GETs each before anything is sent again, adopts what exists and sends
+only what ARM has never seen (the run command's deterministic name is the idempotency key).
+Heartbeats carry the count of finished machines."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import json
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from fleet.engine.jobs import request_sha256
+from fleet.engine.options import Clock, EngineOptions, MonotonicClock
+from fleet.engine.rollout import BudgetBase, Rollout
+from fleet.engine.session import Connection, execute_plan
+from fleet.engine.steps import machine_state
+from fleet.journal import JobRow, Journal, job_key, utc_now
+from fleet.plan.model import Plan
+from fleet.production.artifacts import ArtifactStore, shard_blob
+from fleet.production.model import ShardInput, ShardSummary
+from fleet.production.rows import restore_rows, row_to_json
+from fleet.production.shards import shard_plan
+from fleet.types import JobState
+
+__all__ = ["CONTROL_EVERY_S", "ShardHooks", "ShardRun"]
+
+CONTROL_EVERY_S = 1.0  # how often a shard reports progress and asks the workflow for a halt
+
+
+class ShardHooks(Protocol):
+    """The shard's link to Temporal (the activity context); fakes in unit tests."""
+
+    attempt: int
+
+    def heartbeat(self, details: dict[str, Any]) -> None: ...
+
+    def worker_shutdown(self) -> bool:
+        """True when a cancellation comes from this worker stopping, not from the run."""
+        ...
+
+    async def halt_reason(self) -> str | None:
+        """Why the workflow wants this wave halted (another shard breached), or None."""
+        ...
+
+    async def report_counts(self, failed: int, unreachable: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ShardContext:
+    connection: Connection
+    state_dir: Path
+    options: EngineOptions
+    clock: Clock | None = None
+    transport: Any = None
+
+
+class ShardRun:
+    def __init__(self, inp: ShardInput, plan: Plan, ctx: ShardContext, hooks: ShardHooks,
+                 store: ArtifactStore) -> None:
+        self._inp = inp
+        self._plan = shard_plan(plan, inp.wave, inp.shard)
+        self._ctx = ctx
+        self._hooks = hooks
+        self._store = store
+        self._rollout: Rollout | None = None
+        self._canceled = False
+        self._dir = ctx.state_dir / inp.run_id / inp.shard.shard_id / f"attempt-{hooks.attempt}"
+        self._rows_prefix = f"fleet/shards/{inp.shard.shard_id}/rows/"
+        self._durable = 0
+
+    def cancel(self) -> None:
+        """The workflow was canceled: stop in-flight commands (DELETE), skip the rest."""
+        self._canceled = True
+        if self._rollout is not None:
+            self._rollout.stop("canceled")
+
+    async def run(self) -> ShardSummary:
+        done = await self._store.get(shard_blob(self._inp.shard.shard_id))
+        if done is not None:  # this shard finished before (a duplicate task): never rerun it
+            return ShardSummary(**json.loads(done)["summary"])
+        await self._seed()
+        record_task = asyncio.ensure_future(self._execute())
+        control = asyncio.ensure_future(self._control_loop())
+        try:
+            record = await asyncio.shield(record_task)
+        except asyncio.CancelledError:
+            if self._hooks.worker_shutdown():
+                # Not the run's cancellation: this worker is going away. Launch nothing new,
+                # leave what runs running; the retried attempt adopts it (GET first).
+                if self._rollout is not None:
+                    self._rollout.stop("interrupted")
+                with contextlib.suppress(Exception):
+                    await record_task
+                raise
+            self.cancel()
+            with contextlib.suppress(Exception):
+                await record_task
+            await self._write_result(None)
+            raise
+        finally:
+            control.cancel()
+        summary = await self._write_result(record)
+        shutil.rmtree(self._dir, ignore_errors=True)
+        return summary
+
+    # -- the journal this attempt starts from ----------------------------------------------
+    async def _seed(self) -> None:
+        if self._dir.exists():
+            shutil.rmtree(self._dir)
+        self._dir.mkdir(parents=True, mode=0o700)
+        plan = self._plan
+        journal = Journal.create(self._dir / "journal.sqlite", {
+            "run_id": plan.run_id, "playbook_name": plan.playbook.name,
+            "playbook_path": plan.playbook.path, "playbook_sha256": plan.playbook.sha256,
+            "started_at": utc_now(), **self._ctx.connection.journal_meta(),
+        })
+        try:
+            journal.add_jobs([(j.machine, j.step, j.step_index, j.wave, j.rollback,
+                               j.run_command_name, request_sha256(j)) for j in plan.jobs])
+            rows = []
+            for name in await self._store.names(self._rows_prefix):
+                data = await self._store.get(name)
+                if data is not None:
+                    rows.append(json.loads(data))
+            finished = restore_rows(journal, rows, detail="finished by an earlier attempt of this shard")
+            if self._hooks.attempt > 1:
+                unsure = [j for j in plan.jobs if job_key(j.machine, j.step) not in finished]
+                for job in await self._sent_before(unsure):
+                    journal.transition(job_key(job.machine, job.step), JobState.DISPATCHED,
+                                       "an earlier attempt sent it: adopt it")
+        finally:
+            journal.close()
+
+    async def _sent_before(self, jobs: list[Any]) -> list[Any]:
+        """Which of ``jobs`` an earlier attempt may have sent: a GET per job; anything but a
+        404 (an answer, or no answer) counts as sent, so the engine adopts or reconciles it.
+        A 404 proves it was never sent: it stays pending (preflight, then dispatch)."""
+        from fleet.arm.client import ArmClient
+        from fleet.arm.credentials import build_credential
+        from fleet.arm.transport import make_transport
+        from fleet.errors import FleetError
+
+        c = self._ctx.connection
+        credential = build_credential(c.credential, endpoint=c.arm_endpoint, ca_file=c.ca_file)
+        kwargs: dict[str, Any] = {}
+        if c.arm_limits is not None:
+            kwargs["limits"] = c.arm_limits
+        if c.retry is not None:
+            kwargs["retry"] = c.retry
+        arm = ArmClient(endpoint=c.arm_endpoint,
+                        transport=self._ctx.transport or make_transport(ca_file=c.ca_file, endpoint=c.arm_endpoint),
+                        credential=credential, api_version=c.api_version,
+                        clock=self._ctx.clock or MonotonicClock(), **kwargs)
+        gate = asyncio.Semaphore(16)
+
+        async def sent(job: Any) -> bool:
+            async with gate:
+                try:
+                    return await arm.get_run_command(job.machine, job.run_command_name) is not None
+                except FleetError:
+                    return True
+
+        try:
+            answers = await asyncio.gather(*(sent(j) for j in jobs))
+        finally:
+            await arm.aclose()
+            await credential.aclose()
+        return [j for j, was_sent in zip(jobs, answers, strict=True) if was_sent]
+
+    async def _execute(self) -> Any:
+        inp = self._inp
+
+        def keep(rollout: Rollout) -> None:
+            self._rollout = rollout
+            if self._canceled:
+                rollout.stop("canceled")
+
+        return await execute_plan(
+            self._plan, connection=self._ctx.connection, run_dir=self._dir, options=self._ctx.options,
+            clock=self._ctx.clock, transport=self._ctx.transport, resume=True, on_rollout=keep,
+            before_delete=self._make_durable,
+            budget_base=BudgetBase(
+                wave_size=inp.wave_size, run_size=inp.run_size, failed_in_wave=inp.failed_in_wave,
+                failed_in_run=inp.failed_in_run, unreachable_in_wave=inp.unreachable_in_wave,
+                unreachable_in_run=inp.unreachable_in_run),
+        )
+
+    # -- progress out, halts in ------------------------------------------------------------
+    def _counts(self) -> tuple[int, int]:
+        rollout = self._rollout
+        if rollout is None:
+            return 0, 0
+        states = list(rollout.outcome.machine_states.values())
+        return (sum(1 for s in states if rollout.counts_as_failure(s)),
+                sum(1 for s in states if s == JobState.UNREACHABLE))
+
+    async def _make_durable(self, row: JobRow) -> None:
+        name = self._rows_prefix + hashlib.sha256(row.job_key.encode()).hexdigest()[:32] + ".json"
+        await self._store.put(name, json.dumps(row_to_json(row)).encode())
+        self._durable += 1
+
+    async def _control_loop(self) -> None:
+        sent_counts = (0, 0)
+        policy = self._plan.rollout
+        budgets = policy.on_breach != "continue" and (policy.max_failures is not None
+                                                      or policy.max_unreachable is not None)
+        while True:
+            await asyncio.sleep(CONTROL_EVERY_S)
+            self._hooks.heartbeat({"finished": self._durable})
+            if not budgets or self._rollout is None:
+                continue
+            counts = self._counts()
+            if counts != sent_counts:
+                sent_counts = counts
+                with contextlib.suppress(Exception):  # progress only: the result counts anyway
+                    await self._hooks.report_counts(*counts)
+            if not self._rollout.outcome.breached:
+                with contextlib.suppress(Exception):
+                    reason = await self._hooks.halt_reason()
+                    if reason:
+                        self._rollout.breach(reason)
+
+    # -- the result ------------------------------------------------------------------------
+    async def _write_result(self, record: Any) -> ShardSummary:
+        journal = Journal.open(self._dir / "journal.sqlite")
+        try:
+            rows = list(journal.jobs())
+        finally:
+            journal.close()
+        per_machine: dict[str, list[JobState]] = {}
+        for row in rows:
+            per_machine.setdefault(row.machine.key, []).append(row.state)
+        states = {k: machine_state(v) for k, v in per_machine.items()}
+        failed, unreachable = self._counts()
+        outcome = self._rollout.outcome if self._rollout is not None else None
+        requests = (record.arm_requests.get("total", 0) if record is not None else 0)
+        summary = ShardSummary(
+            shard_id=self._inp.shard.shard_id,
+            machines=len(states),
+            states=dict(Counter(s.value for s in states.values())),
+            failed=failed,
+            unreachable=unreachable,
+            breached=bool(outcome and outcome.breached),
+            breach_reason=outcome.breach_reason if outcome else None,
+            needed_work=bool(rows),
+            arm_requests=int(requests),
+            canceled=self._canceled,
+        )
+        body = {"summary": dataclasses.asdict(summary), "rows": [row_to_json(r) for r in rows]}
+        await self._store.put(shard_blob(self._inp.shard.shard_id), json.dumps(body).encode())
+        return summary

@@ -1,0 +1,265 @@
+"""The rollout workflow: waves in order, each cut into shards (activities); budgets, breach
+actions, pauses (durable timers), the approval gate (an update) and cancellation.
+
+Deterministic by construction: no I/O, no clock but ``workflow.now``/``workflow.sleep``; all
+work happens in activities (``fleet.production.activities``). Only small summaries pass
+through here, never a per-machine output or a secret. A long run continues as new at a wave
+boundary before its history grows past ``HISTORY_SOFT_LIMIT`` events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from fleet.engine.amounts import resolve_amount
+    from fleet.production.model import (
+        FinalizeInput,
+        RunInput,
+        RunSummary,
+        ShardInput,
+        ShardSpec,
+        ShardSummary,
+        WaveSpec,
+    )
+
+__all__ = ["HISTORY_SOFT_LIMIT", "WORKFLOW_NAME", "RolloutWorkflow"]
+
+WORKFLOW_NAME = "FleetRollout"
+HISTORY_SOFT_LIMIT = 2_000
+SHARD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                          maximum_interval=timedelta(seconds=30),
+                          non_retryable_error_types=["UsageError", "PlanMismatch"])
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class RolloutWorkflow:
+    def __init__(self) -> None:
+        self._inp: RunInput | None = None
+        self._wave_states: dict[str, str] = {}
+        self._skip_reasons: dict[str, str] = {}
+        self._states: Counter[str] = Counter()
+        self._failed_run = 0
+        self._unreachable_run = 0
+        self._failed_wave = 0
+        self._unreachable_wave = 0
+        self._live: dict[str, tuple[int, int]] = {}
+        self._breach_reason: str | None = None
+        self._stopped: str | None = None
+        self._awaiting: int | None = None
+        self._approved_through = -1
+        self._arm_requests = 0
+        self._current_wave: int | None = None
+        self._result: RunSummary | None = None
+
+    # -- what clients see and send ---------------------------------------------------------
+    @workflow.query
+    def progress(self) -> dict[str, Any]:
+        return {
+            "status": self._status(),
+            "waves": dict(self._wave_states),
+            "current_wave": self._current_wave,
+            "machines": dict(self._states),
+            "awaiting_approval": self._awaiting,
+            "breach_reason": self._breach_reason,
+            "stopped": self._stopped,
+            "result": dataclasses.asdict(self._result) if self._result else None,
+        }
+
+    @workflow.query
+    def halt_reason(self) -> str | None:
+        inp = self._inp
+        if self._breach_reason and inp is not None and inp.on_breach != "continue":
+            return f"another shard breached the budget: {self._breach_reason}"
+        return None
+
+    @workflow.signal
+    def shard_counts(self, shard_id: str, failed: int, unreachable: int) -> None:
+        if shard_id in self._live:
+            self._live[shard_id] = (failed, unreachable)
+            self._check_budgets()
+
+    @workflow.update
+    def approve(self) -> int:
+        waiting = self._awaiting
+        if waiting is not None:
+            self._approved_through = max(self._approved_through, waiting)
+        return -1 if waiting is None else waiting
+
+    @approve.validator
+    def _validate_approve(self) -> None:
+        if self._awaiting is None:
+            raise ValueError("the run is not waiting for approval")
+
+    # -- the run ---------------------------------------------------------------------------
+    @workflow.run
+    async def run(self, inp: RunInput) -> RunSummary:
+        self._inp = inp
+        self._restore(inp)
+        try:
+            for position in range(inp.start_wave, len(inp.waves)):
+                wave = inp.waves[position]
+                if self._stopped:
+                    break
+                if self._halted():
+                    self._wave_states[str(wave.index)] = "skipped"
+                    self._skip_reasons[str(wave.index)] = "halted by the rollout policy"
+                    continue
+                needed = await self._run_wave(wave)
+                if position == len(inp.waves) - 1 or self._breach_reason is not None:
+                    continue
+                if inp.approve and wave.index > self._approved_through:
+                    self._awaiting = gate = wave.index
+                    await workflow.wait_condition(lambda g=gate: self._approved_through >= g)  # type: ignore[misc]
+                    self._awaiting = None
+                if inp.pause_s > 0 and needed:
+                    await workflow.sleep(timedelta(seconds=inp.pause_s * inp.time_scale))
+                if workflow.info().get_current_history_length() > HISTORY_SOFT_LIMIT:
+                    workflow.continue_as_new(self._carry(inp, position + 1))
+        except asyncio.CancelledError:
+            self._stopped = "canceled"
+            self._awaiting = None
+        self._current_wave = None
+        summary: RunSummary = await workflow.execute_activity(
+            "finalize_run",
+            FinalizeInput(
+                run_id=inp.run_id, plan_blob=inp.plan_blob, plan_sha256=inp.plan_sha256,
+                wave_states=self._wave_states, skip_reasons=self._skip_reasons,
+                breached=self._breach_reason is not None, breach_reason=self._breach_reason,
+                on_breach=inp.on_breach, stopped=self._stopped, arm_requests=self._arm_requests,
+            ),
+            result_type=RunSummary,
+            start_to_close_timeout=timedelta(hours=1),
+            retry_policy=SHARD_RETRY,
+        )
+        self._result = summary
+        return summary
+
+    async def _run_wave(self, wave: WaveSpec) -> bool:
+        assert self._inp is not None
+        key = str(wave.index)
+        self._current_wave = wave.index
+        self._wave_states[key] = "running"
+        self._failed_wave = self._unreachable_wave = 0
+        lanes: dict[str, list[ShardSpec]] = {}
+        for shard in wave.shards:
+            lanes.setdefault(shard.subscription_id, []).append(shard)
+        needed = [False]
+
+        async def lane(shards: list[ShardSpec]) -> None:
+            for shard in shards:
+                if self._halted() or self._stopped:
+                    return
+                summary = await self._run_shard(wave, shard)
+                needed[0] = needed[0] or summary.needed_work
+
+        try:
+            await asyncio.gather(*(lane(s) for s in lanes.values()))
+        except asyncio.CancelledError:
+            self._wave_states[key] = "stopped"
+            raise
+        if self._halted():
+            self._skip_reasons[key] = "halted by the rollout policy"
+        self._wave_states[key] = "halted" if self._breach_reason is not None else "done"
+        return needed[0]
+
+    async def _run_shard(self, wave: WaveSpec, shard: ShardSpec) -> ShardSummary:
+        inp = self._inp
+        assert inp is not None
+        others_failed = sum(f for f, _ in self._live.values())
+        others_unreachable = sum(u for _, u in self._live.values())
+        self._live[shard.shard_id] = (0, 0)
+        try:
+            summary: ShardSummary = await workflow.execute_activity(
+                "run_shard",
+                ShardInput(
+                    run_id=inp.run_id, plan_blob=inp.plan_blob, plan_sha256=inp.plan_sha256,
+                    wave=wave.index, shard=shard, wave_size=wave.machines,
+                    run_size=inp.total_machines,
+                    failed_in_wave=self._failed_wave + others_failed,
+                    failed_in_run=self._failed_run + others_failed,
+                    unreachable_in_wave=self._unreachable_wave + others_unreachable,
+                    unreachable_in_run=self._unreachable_run + others_unreachable,
+                    time_scale=inp.time_scale,
+                ),
+                result_type=ShardSummary,
+                start_to_close_timeout=timedelta(days=7),
+                heartbeat_timeout=timedelta(seconds=inp.heartbeat_timeout_s),
+                retry_policy=SHARD_RETRY,
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            )
+        finally:
+            self._live.pop(shard.shard_id, None)
+        self._failed_wave += summary.failed
+        self._failed_run += summary.failed
+        self._unreachable_wave += summary.unreachable
+        self._unreachable_run += summary.unreachable
+        self._arm_requests += summary.arm_requests
+        self._states.update(summary.states)
+        if summary.breached and self._breach_reason is None:
+            self._breach_reason = summary.breach_reason or "a shard breached the rollout policy"
+        self._check_budgets()
+        return summary
+
+    # -- budgets (the engine's rule: a budget trips when its count exceeds it) --------------
+    def _halted(self) -> bool:
+        assert self._inp is not None
+        return self._breach_reason is not None and self._inp.on_breach != "continue"
+
+    def _check_budgets(self) -> None:
+        inp = self._inp
+        if inp is None or self._breach_reason is not None or self._current_wave is None:
+            return
+        wave = next(w for w in inp.waves if w.index == self._current_wave)
+        per_wave = inp.failures_per == "wave"
+        live_failed = sum(f for f, _ in self._live.values())
+        live_unreachable = sum(u for _, u in self._live.values())
+        for what, value, in_wave, in_run in (
+            ("failed", inp.max_failures, self._failed_wave + live_failed, self._failed_run + live_failed),
+            ("unreachable", inp.max_unreachable, self._unreachable_wave + live_unreachable,
+             self._unreachable_run + live_unreachable),
+        ):
+            budget = resolve_amount(value, wave.machines if per_wave else inp.total_machines)
+            count = in_wave if per_wave else in_run
+            if budget is not None and count > budget:
+                kind = "failure" if what == "failed" else what
+                self._breach_reason = f"{count} {what} machine(s) exceed the {kind} budget of {budget}"
+                return
+
+    # -- state across continue-as-new ------------------------------------------------------
+    def _status(self) -> str:
+        if self._result is not None:
+            return self._result.status
+        if self._stopped:
+            return "stopping"
+        if self._awaiting is not None:
+            return "awaiting_approval"
+        return "running"
+
+    def _restore(self, inp: RunInput) -> None:
+        carried = inp.carried
+        self._failed_run = carried.get("failed_run", 0)
+        self._unreachable_run = carried.get("unreachable_run", 0)
+        self._arm_requests = inp.arm_requests
+        self._wave_states = dict(inp.wave_states)
+        self._breach_reason = inp.breach_reason
+        self._approved_through = inp.approved_through
+        self._states = Counter({k[6:]: v for k, v in carried.items() if k.startswith("state:")})
+        self._skip_reasons = {k[5:]: "halted by the rollout policy" for k in carried if k.startswith("skip:")}
+
+    def _carry(self, inp: RunInput, next_wave: int) -> RunInput:
+        carried = {"failed_run": self._failed_run, "unreachable_run": self._unreachable_run,
+                   **{f"state:{k}": v for k, v in self._states.items()},
+                   **{f"skip:{k}": 1 for k in self._skip_reasons}}
+        return dataclasses.replace(
+            inp, start_wave=next_wave, carried=carried, wave_states=dict(self._wave_states),
+            breach_reason=self._breach_reason, approved_through=self._approved_through,
+            arm_requests=self._arm_requests,
+        )
