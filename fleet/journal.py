@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from fleet.errors import RunFolderError, RunStoppedError
-from fleet.types import JobResult, JobState, MachineRef, StreamCapture
+from fleet.types import (
+    WAVE_STATES,
+    JobResult,
+    JobState,
+    MachineRef,
+    StreamCapture,
+    WaveState,
+    one_of,
+)
 
 __all__ = ["SCHEMA_VERSION", "JobRow", "Journal", "utc_now"]
 
@@ -128,6 +136,13 @@ def _columns(fields: Mapping[str, Any]) -> dict[str, Any]:
         else:
             columns[name] = value
     return columns
+
+
+def _wave_state(text: str) -> WaveState:
+    state = one_of(WAVE_STATES, text)
+    if state is None:
+        raise RunFolderError(f"the journal has a wave state this fleet does not know: {text[:40]!r}")
+    return state
 
 
 def _capture(text: str | None) -> StreamCapture:
@@ -320,7 +335,9 @@ class Journal:
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     # -- waves -----------------------------------------------------------------------------
-    def set_wave(self, wave: int, label: str, machines: int, state: str, **times: str) -> None:
+    def set_wave(
+        self, wave: int, label: str, machines: int, state: WaveState, **times: str
+    ) -> None:
         with self._writing():
             self._db.execute(
                 "INSERT INTO waves(wave, label, machines, state) VALUES (?,?,?,?)"
@@ -333,8 +350,8 @@ class Journal:
                         f"UPDATE waves SET {column} = ? WHERE wave = ?", (times[column], wave)
                     )
 
-    def waves(self) -> list[tuple[int, str, int, str, str | None, str | None]]:
+    def waves(self) -> list[tuple[int, str, int, WaveState, str | None, str | None]]:
         rows = self._db.execute(
             "SELECT wave, label, machines, state, started_at, ended_at FROM waves ORDER BY wave"
         ).fetchall()
-        return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+        return [(r[0], r[1], r[2], _wave_state(r[3]), r[4], r[5]) for r in rows]

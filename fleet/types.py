@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, TypeVar, get_args
 
 __all__ = [
+    "CAPTURE_SOURCES",
     "REDACTED",
+    "RUN_STATUSES",
+    "WAVE_STATES",
+    "CaptureSource",
     "FailuresPer",
     "JobResult",
     "JobState",
@@ -24,10 +28,13 @@ __all__ = [
     "RollbackTargets",
     "RolloutPolicy",
     "RunRecord",
+    "RunStatus",
     "SecretRef",
     "StreamCapture",
     "WaveRecord",
+    "WaveState",
     "machine_resource_id",
+    "one_of",
 ]
 
 ARM_MACHINE_PROVIDER = "Microsoft.HybridCompute/machines"
@@ -85,6 +92,22 @@ class JobState(StrEnum):
         return self in (JobState.FAILED, JobState.TIMED_OUT, JobState.STUCK, JobState.ERROR)
 
 
+_Word = TypeVar("_Word", bound=str)
+
+
+def one_of(vocabulary: tuple[_Word, ...], value: object) -> _Word | None:
+    """``value`` as a member of a closed vocabulary (the values of a ``Literal``), or None:
+    how a string read back from a file or the journal becomes a typed one."""
+    for member in vocabulary:
+        if member == value:
+            return member
+    return None
+
+
+CaptureSource = Literal["blob", "instance_view", "none"]
+CAPTURE_SOURCES: tuple[CaptureSource, ...] = get_args(CaptureSource)
+
+
 @dataclass(frozen=True, slots=True)
 class StreamCapture:
     """What fleet kept of one output stream (stdout or stderr) of one job.
@@ -94,7 +117,7 @@ class StreamCapture:
     ``path`` is relative to the run folder.
     """
 
-    source: str = "none"
+    source: CaptureSource = "none"
     path: str | None = None
     size_bytes: int = 0
     sha256: str | None = None
@@ -123,13 +146,22 @@ class JobResult:
     rollback: bool = False
 
 
+WaveState = Literal["pending", "running", "done", "halted", "stopped", "skipped"]
+WAVE_STATES: tuple[WaveState, ...] = get_args(WaveState)
+RunStatus = Literal[
+    "running", "succeeded", "failed", "halted", "unreachable", "interrupted", "canceled",
+    "awaiting_approval",
+]
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+
+
 @dataclass(frozen=True, slots=True)
 class WaveRecord:
     index: int
     machines: int
     started_at: str | None = None
     ended_at: str | None = None
-    state: str = "pending"  # pending | running | done | halted | skipped
+    state: WaveState = "pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +173,7 @@ class RunRecord:
     playbook_path: str
     started_at: str | None
     finished_at: str | None
-    status: str  # succeeded | failed | halted | unreachable | interrupted | running
+    status: RunStatus
     exit_code: int
     arm_requests: dict[str, int] = field(default_factory=dict)  # read/write/delete/total
     throttled: int = 0

@@ -32,7 +32,7 @@ from fleet.arm.models import (
     run_command_from_json,
 )
 from fleet.arm.retry import RETRYABLE_STATUSES, Retrying, RetryPolicy, parse_retry_after
-from fleet.arm.throttle import ArmLimits, ConcurrencyController, Throttle
+from fleet.arm.throttle import ArmLimits, BucketKind, ConcurrencyController, Throttle
 from fleet.arm.transport import Transport, TransportFailure, TransportResponse
 from fleet.errors import ArmError, InsecureEndpointError, ThrottledError
 from fleet.redact import redact_text, redact_url
@@ -213,7 +213,7 @@ class ArmClient:
 
     async def _call(
         self,
-        kind: str,
+        kind: BucketKind,
         method: str,
         url: str,
         subscription_id: str,
@@ -265,7 +265,8 @@ class ArmClient:
         raise AssertionError("unreachable: every attempt returns, raises or continues")
 
     def _throttled_pause(
-        self, kind: str, subscription_id: str, response: TransportResponse, retrying: Retrying
+        self, kind: BucketKind, subscription_id: str, response: TransportResponse,
+        retrying: Retrying,
     ) -> float:
         """A 429: pause the whole bucket (once, however many callers saw it) and shrink
         concurrency; the caller's next exchange waits in the bucket. Returns the pause."""
@@ -276,7 +277,7 @@ class ArmClient:
         self.concurrency_for(subscription_id).on_throttle()
         return pause_s
 
-    def _retrying(self, kind: str, method: str, url: str) -> Retrying:
+    def _retrying(self, kind: BucketKind, method: str, url: str) -> Retrying:
         def on_retry(attempt: int, delay_s: float, reason: str) -> None:
             self._retry_event(kind, method, url, attempt, delay_s, reason)
 
@@ -286,7 +287,7 @@ class ArmClient:
 
     async def _exchange(
         self,
-        kind: str,
+        kind: BucketKind,
         method: str,
         url: str,
         subscription_id: str,
@@ -391,7 +392,7 @@ class ArmClient:
         return data if isinstance(data, Mapping) else {}
 
     def _retry_event(
-        self, kind: str, method: str, url: str, attempt: int, delay_s: float, reason: str
+        self, kind: BucketKind, method: str, url: str, attempt: int, delay_s: float, reason: str
     ) -> None:
         self._retries += 1
         self._emit(

@@ -7,15 +7,20 @@ token, a request body or a SAS signature.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["ArmEvent", "RequestDone", "RetryScheduled", "ThrottlePaused"]
+from fleet.arm.throttle import BucketKind
+
+__all__ = ["ArmEvent", "RequestDone", "RequestKind", "RetryScheduled", "ThrottlePaused"]
+
+RequestKind = BucketKind | Literal["graph"]  # graph: a Resource Graph query (its own quota)
 
 
 @dataclass(frozen=True, slots=True)
 class RequestDone:
     """One HTTP exchange finished. ``status`` is None when no HTTP answer came back."""
 
-    kind: str  # read | write | delete
+    kind: RequestKind
     method: str
     url: str  # redacted
     status: int | None
@@ -28,7 +33,7 @@ class RequestDone:
 class RetryScheduled:
     """The client will try again after ``delay_s``; ``reason`` says why (``503``, ``transport``...)."""
 
-    kind: str
+    kind: RequestKind
     method: str
     url: str  # redacted
     attempt: int  # the attempt that failed
@@ -41,7 +46,7 @@ class ThrottlePaused:
     """A 429 paused a whole bucket: no request of ``kind`` for this subscription until it ends."""
 
     subscription_id: str
-    kind: str
+    kind: RequestKind
     pause_s: float
 
 

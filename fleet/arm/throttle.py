@@ -18,6 +18,7 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from fleet.arm.clock import Clock
 
@@ -25,13 +26,15 @@ __all__ = [
     "KINDS",
     "AimdPolicy",
     "ArmLimits",
+    "BucketKind",
     "BucketLimits",
     "ConcurrencyController",
     "Throttle",
     "TokenBucket",
 ]
 
-KINDS = ("read", "write", "delete")
+BucketKind = Literal["read", "write", "delete"]  # ARM's three per-subscription budgets
+KINDS: tuple[BucketKind, ...] = get_args(BucketKind)
 # Refill arithmetic in floats can land a hair under one token after sleeping exactly the
 # computed wait; without this tolerance the waiter would spin on ever-tinier sleeps.
 _EPSILON = 1e-9
@@ -77,7 +80,7 @@ class ArmLimits:
     deletes: BucketLimits = BucketLimits(burst=200, per_s=10)
     concurrency: AimdPolicy = field(default_factory=AimdPolicy)
 
-    def for_kind(self, kind: str) -> BucketLimits:
+    def for_kind(self, kind: BucketKind) -> BucketLimits:
         return {"read": self.reads, "write": self.writes, "delete": self.deletes}[kind]
 
 
@@ -158,19 +161,19 @@ class Throttle:
     def __init__(self, limits: ArmLimits, clock: Clock) -> None:
         self._limits = limits
         self._clock = clock
-        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._buckets: dict[tuple[str, BucketKind], TokenBucket] = {}
 
-    def bucket(self, subscription_id: str, kind: str) -> TokenBucket:
+    def bucket(self, subscription_id: str, kind: BucketKind) -> TokenBucket:
         key = (subscription_id.lower(), kind)
         found = self._buckets.get(key)
         if found is None:
             found = self._buckets[key] = TokenBucket(self._limits.for_kind(kind), self._clock)
         return found
 
-    async def acquire(self, subscription_id: str, kind: str) -> float:
+    async def acquire(self, subscription_id: str, kind: BucketKind) -> float:
         return await self.bucket(subscription_id, kind).acquire()
 
-    def observe(self, subscription_id: str, kind: str, headers: Mapping[str, str]) -> None:
+    def observe(self, subscription_id: str, kind: BucketKind, headers: Mapping[str, str]) -> None:
         """Correct the bucket from ``x-ms-ratelimit-remaining-subscription-<kind>s``."""
         value = headers.get(f"x-ms-ratelimit-remaining-subscription-{kind}s")
         if value is None:
@@ -181,7 +184,7 @@ class Throttle:
             return
         self.bucket(subscription_id, kind).correct(remaining)
 
-    def pause(self, subscription_id: str, kind: str, seconds: float) -> bool:
+    def pause(self, subscription_id: str, kind: BucketKind, seconds: float) -> bool:
         return self.bucket(subscription_id, kind).pause(seconds)
 
 

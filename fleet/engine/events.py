@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from fleet.types import JobState
 
-__all__ = ["ArmNotice", "Event", "JobEvent", "Observer", "RunEvent", "WaveEvent"]
+__all__ = ["ArmNotice", "Event", "JobEvent", "Observer", "RunEvent", "WaveEvent", "WaveEventState"]
+
+WaveEventState = Literal["started", "done", "halted", "stopped", "skipped"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +32,14 @@ class WaveEvent:
     wave: int
     label: str
     machines: int
-    state: str  # started | done | halted | skipped
+    state: WaveEventState
     kind: str = "wave"
 
 
 @dataclass(frozen=True, slots=True)
 class RunEvent:
     message: str
-    level: str = "info"  # info | warning
+    level: Literal["info", "warning"] = "info"
     kind: str = "run"
 
 
@@ -44,7 +47,7 @@ class RunEvent:
 class ArmNotice:
     """A retry or a throttle pause in the ARM client (URLs already redacted)."""
 
-    what: str  # "retry" | "throttle_pause"
+    what: Literal["retry", "throttle_pause"]
     detail: str
     kind: str = "arm"
 

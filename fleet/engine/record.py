@@ -5,9 +5,26 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from fleet.errors import EXIT_FAILED, EXIT_HALTED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE
+from fleet.engine.rollout import StopKind
+from fleet.errors import (
+    EXIT_FAILED,
+    EXIT_HALTED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    RunFolderError,
+)
 from fleet.journal import Journal
-from fleet.types import JobResult, JobState, RunRecord, WaveRecord
+from fleet.types import (
+    RUN_STATUSES,
+    JobResult,
+    JobState,
+    OnBreach,
+    RunRecord,
+    RunStatus,
+    WaveRecord,
+    one_of,
+)
 
 __all__ = ["build_record", "record_from_journal", "run_status", "save_run_meta"]
 
@@ -16,11 +33,11 @@ def run_status(
     results: list[JobResult],
     *,
     breached: bool,
-    on_breach: str,
+    on_breach: OnBreach,
     interrupted: bool,
-    stopped: str | None = None,
+    stopped: StopKind | None = None,
     awaiting_approval: bool = False,
-) -> tuple[str, int]:
+) -> tuple[RunStatus, int]:
     """The run's status and exit code (README: exit codes)."""
     if stopped == "canceled":
         return "canceled", EXIT_INTERRUPTED
@@ -43,12 +60,12 @@ def run_status(
 def build_record(
     journal: Journal,
     *,
-    status: str | None = None,
+    status: RunStatus | None = None,
     exit_code: int | None = None,
     breached: bool = False,
-    on_breach: str = "halt",
+    on_breach: OnBreach = "halt",
     interrupted: bool = False,
-    stopped: str | None = None,
+    stopped: StopKind | None = None,
     awaiting_approval: bool = False,
     arm_requests: Mapping[str, int] | None = None,
     throttled: int = 0,
@@ -113,7 +130,10 @@ def record_from_journal(journal: Journal) -> RunRecord:
         notes = tuple(json.loads(meta.get("notes") or "[]"))
     except ValueError:
         notes = ()
-    status = meta.get("status") or "running"
+    status = one_of(RUN_STATUSES, meta.get("status") or "running")
+    if status is None:
+        raise RunFolderError(f"the journal has a run status this fleet does not know: "
+                             f"{meta.get('status', '')[:40]!r}")
     try:
         exit_code = int(meta.get("exit_code") or 0)
     except ValueError:

@@ -13,7 +13,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from fleet.engine.amounts import resolve_amount
 from fleet.engine.events import Observer, RunEvent, WaveEvent
@@ -32,17 +32,19 @@ from fleet.types import JobState, MachineRef, RolloutPolicy
 if TYPE_CHECKING:
     from fleet.arm.protocol import ArmApi
 
-__all__ = ["BudgetBase", "Rollout", "RolloutOutcome", "resolve_amount"]
+__all__ = ["BudgetBase", "Rollout", "RolloutOutcome", "StopKind", "resolve_amount"]
 
 
 Approver = Callable[[int, str], Awaitable[bool]]
+# interrupted: Ctrl-C or SIGTERM (resumable); canceled: `fleet cancel`
+StopKind = Literal["interrupted", "canceled"]
 
 
 @dataclass
 class RolloutOutcome:
     breached: bool = False
     breach_reason: str | None = None
-    stopped: str | None = None  # None | "interrupted" | "canceled"
+    stopped: StopKind | None = None
     awaiting_approval: int | None = None  # the wave after which the run waits for approval
     machine_states: dict[str, JobState] = field(default_factory=dict)
     preflight_status: dict[str, str | None] = field(default_factory=dict)  # what ARM said
@@ -108,7 +110,7 @@ class Rollout:
         self._running: dict[asyncio.Task[JobState], MachineRef] = {}
 
     # -- control from outside (signals, `fleet cancel`) ------------------------------------
-    def stop(self, how: str, *, stop_in_flight: bool = False) -> None:
+    def stop(self, how: StopKind, *, stop_in_flight: bool = False) -> None:
         """Stop the run from outside. ``interrupted`` (Ctrl-C, SIGTERM): launch nothing new,
         leave the rest pending for ``fleet resume``; in-flight jobs finish unless
         ``stop_in_flight`` (Ctrl-C twice). ``canceled`` (``fleet cancel``): stop in-flight jobs
@@ -319,7 +321,7 @@ class Rollout:
                     self.outcome.machine_states[machine.key] = JobState.CANCELED
                 running.clear()
         self._check_verify(index, machines)
-        ended = "halted" if self.outcome.breached else ("stopped" if self.outcome.stopped else "done")
+        ended: Literal["halted", "stopped", "done"] = "halted" if self.outcome.breached else ("stopped" if self.outcome.stopped else "done")
         self._journal.set_wave(index, label, len(machines), ended, ended_at=utc_now())
         self._emit(WaveEvent(index, label, len(machines), ended))
 

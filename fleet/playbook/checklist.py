@@ -12,8 +12,17 @@ from typing import Any
 
 from fleet.durations import DurationSyntaxError, parse_duration
 from fleet.playbook.checks import Ctx
-from fleet.sweep.model import OS_NAMES, SEVERITIES, Check, Compare, Expectation
+from fleet.sweep.model import (
+    COMPARE_KINDS,
+    COMPARE_OPS,
+    OS_NAMES,
+    SEVERITIES,
+    Check,
+    Compare,
+    Expectation,
+)
 from fleet.sweep.protocol import CHECK_ID
+from fleet.types import one_of
 from fleet.yamlsrc import YMap, describe, line_of
 
 __all__ = ["CHECK_KEYS", "DEFAULT_CHECK_TIMEOUT_S", "read_check_timeout", "read_checks"]
@@ -21,8 +30,6 @@ __all__ = ["CHECK_KEYS", "DEFAULT_CHECK_TIMEOUT_S", "read_check_timeout", "read_
 CHECK_KEYS = ("id", "title", "severity", "rationale", *OS_NAMES, "expect", "timeout")
 EXPECT_KEYS = ("exit_codes", "output_matches", "output_not_matches", "compare")
 COMPARE_KEYS = ("extract", "op", "value", "type")
-COMPARE_OPS = ("==", "!=", "<", "<=", ">", ">=")
-COMPARE_TYPES = ("string", "number", "version")
 DEFAULT_CHECK_TIMEOUT_S = 30
 MAX_CHECKS = 500
 
@@ -70,17 +77,19 @@ def _compare(ctx: Ctx, expect: YMap, where: str) -> Compare | None:
         return None
     where = f"{where}.compare"
     ctx.check_keys(mapping, COMPARE_KEYS, where)
-    op = mapping.get("op")
-    if op not in COMPARE_OPS:
-        raise ctx.error(f"op must be one of {' '.join(COMPARE_OPS)}, got {describe(op)}",
+    op = one_of(COMPARE_OPS, mapping.get("op"))
+    if op is None:
+        raise ctx.error(f"op must be one of {' '.join(COMPARE_OPS)}, "
+                        f"got {describe(mapping.get('op'))}",
                         mapping.line_of("op"), f"{where}.op")
     value = mapping.get("value")
     if value is None or isinstance(value, (bool, dict, list)):
         raise ctx.error(f"value must be a string or number, got {describe(value)}",
                         mapping.line_of("value"), f"{where}.value")
-    kind_name = str(mapping.get("type", "string"))
-    if kind_name not in COMPARE_TYPES:
-        raise ctx.error(f"type must be one of {', '.join(COMPARE_TYPES)}, got {kind_name!r}",
+    kind_name = one_of(COMPARE_KINDS, str(mapping.get("type", "string")))
+    if kind_name is None:
+        raise ctx.error(f"type must be one of {', '.join(COMPARE_KINDS)}, "
+                        f"got {str(mapping.get('type'))!r}",
                         mapping.line_of("type"), f"{where}.type")
     if kind_name == "number":
         try:
@@ -104,7 +113,7 @@ def _compare(ctx: Ctx, expect: YMap, where: str) -> Compare | None:
         except re.error as exc:
             raise ctx.error(f"bad regular expression {extract!r}: {exc}",
                             mapping.line_of("extract"), f"{where}.extract") from exc
-    return Compare(op=str(op), value=str(value), kind=kind_name, extract=extract)
+    return Compare(op=op, value=str(value), kind=kind_name, extract=extract)
 
 
 def _expect(ctx: Ctx, body: YMap, where: str) -> Expectation:

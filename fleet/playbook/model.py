@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from fleet.sweep.model import Check
 from fleet.types import RolloutPolicy
@@ -16,8 +16,11 @@ __all__ = [
     "StepSpec",
     "SuccessSpec",
     "Tmpl",
+    "WaveKind",
     "WaveSpec",
 ]
+
+WaveKind = Literal["count", "percent", "pattern"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +79,7 @@ class WaveSpec:
     or ``pattern`` (value = host pattern)."""
 
     label: str
-    kind: str
+    kind: WaveKind
     value: int | str
     line: int | None
 

@@ -8,12 +8,23 @@ raise it (readers ignore what they do not know). ``summary``, ``groups`` and eac
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from fleet import __version__
 from fleet.report.facts import machine_outcomes, output_missing, row_notes, state_counts
 from fleet.report.groups import OutputGroup, output_groups
-from fleet.types import JobResult, JobState, MachineRef, RunRecord, StreamCapture, WaveRecord
+from fleet.types import (
+    CAPTURE_SOURCES,
+    RUN_STATUSES,
+    WAVE_STATES,
+    JobResult,
+    JobState,
+    MachineRef,
+    RunRecord,
+    StreamCapture,
+    WaveRecord,
+    one_of,
+)
 
 __all__ = ["SCHEMA_NAME", "SCHEMA_VERSION", "record_from_dict", "record_to_dict"]
 
@@ -123,6 +134,8 @@ def record_to_dict(record: RunRecord) -> dict[str, Any]:
         "groups": [_group_to_dict(g) for g in output_groups(record.results)],
     }
 
+_Word = TypeVar("_Word", bound=str)
+
 
 def _opt_str(value: Any) -> str | None:
     if value is None:
@@ -144,6 +157,14 @@ def _int(value: Any) -> int:
     return value
 
 
+def _word(vocabulary: tuple[_Word, ...], value: Any) -> _Word:
+    """A value of a closed vocabulary (run status, wave state, capture source)."""
+    word = one_of(vocabulary, _str(value))
+    if word is None:
+        raise ValueError(f"expected one of {', '.join(vocabulary)}, got {str(value)[:40]!r}")
+    return word
+
+
 def _opt_int(value: Any) -> int | None:
     return None if value is None else _int(value)
 
@@ -156,7 +177,7 @@ def _bool(value: Any) -> bool:
 
 def _capture_from_dict(doc: Mapping[str, Any]) -> StreamCapture:
     return StreamCapture(
-        source=_str(doc.get("source", "none")),
+        source=_word(CAPTURE_SOURCES, doc.get("source", "none")),
         path=_opt_str(doc.get("path")),
         size_bytes=_int(doc.get("bytes", 0)),
         sha256=_opt_str(doc.get("sha256")),
@@ -205,7 +226,7 @@ def record_from_dict(doc: Mapping[str, Any]) -> RunRecord:
         playbook_path=_str(run.get("playbook_path", "")),
         started_at=_opt_str(run.get("started")),
         finished_at=_opt_str(run.get("finished")),
-        status=_str(run["status"]),
+        status=_word(RUN_STATUSES, run["status"]),
         exit_code=_int(run["exit_code"]),
         arm_requests={_str(k): _int(v) for k, v in requests.items()},
         throttled=_int(run.get("throttled", 0)),
@@ -217,7 +238,7 @@ def record_from_dict(doc: Mapping[str, Any]) -> RunRecord:
                 machines=_int(w["machines"]),
                 started_at=_opt_str(w.get("started")),
                 ended_at=_opt_str(w.get("ended")),
-                state=_str(w.get("state", "pending")),
+                state=_word(WAVE_STATES, w.get("state", "pending")),
             )
             for w in doc.get("waves", [])
         ),

@@ -10,20 +10,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal, get_args
 
 __all__ = [
+    "COMPARE_KINDS",
+    "COMPARE_OPS",
     "OS_NAMES",
+    "RAW_STATES",
     "SEVERITIES",
     "Check",
     "CheckResult",
     "Compare",
+    "CompareKind",
+    "CompareOp",
     "Expectation",
     "RawResult",
+    "RawState",
     "Status",
 ]
 
 OS_NAMES = ("linux", "windows")
 SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+CompareOp = Literal["==", "!=", "<", "<=", ">", ">="]
+COMPARE_OPS: tuple[CompareOp, ...] = get_args(CompareOp)
+CompareKind = Literal["string", "number", "version"]  # written `type:` in a playbook
+COMPARE_KINDS: tuple[CompareKind, ...] = get_args(CompareKind)
+RawState = Literal["done", "timeout", "error"]
+RAW_STATES: tuple[RawState, ...] = get_args(RawState)
 
 
 class Status(StrEnum):
@@ -41,9 +55,9 @@ class Compare:
     """A comparison on a value parsed from the output: ``extract`` is a regex whose first group
     (or whole match) is the value; it is compared with ``value`` by ``op`` as ``kind``."""
 
-    op: str  # == != < <= > >=
+    op: CompareOp
     value: str
-    kind: str = "string"  # string | number | version
+    kind: CompareKind = "string"
     extract: str | None = None  # None: the whole output, stripped
 
 
@@ -84,7 +98,7 @@ class RawResult:
     (killed at its timeout) or ``error`` (could not be started)."""
 
     check_id: str
-    state: str
+    state: RawState
     exit_code: int | None
     output: str
     output_bytes: int  # size of the full output; ``output`` may be a prefix of it

@@ -22,14 +22,14 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fleet.sweep.model import RawResult
+from fleet.sweep.model import RAW_STATES, RawResult
+from fleet.types import one_of
 
 __all__ = ["CHECK_ID", "MARKER", "NONCE", "ParsedOutput", "new_nonce", "parse_output", "result_line"]
 
 MARKER = "@@FLEETCHK"
 CHECK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 NONCE = re.compile(r"^[a-f0-9]{16,64}$")
-STATES = ("done", "timeout", "error")
 
 
 def new_nonce() -> str:
@@ -115,14 +115,15 @@ def parse_output(text: str, nonce: str, check_ids: Sequence[str]) -> ParsedOutpu
             bad.add(check_id)
             continue
         output, stderr = _decode(out64), _decode(err64)
-        valid = (state in STATES and (code == "-" or re.fullmatch(r"-?\d{1,10}", code))
+        raw_state = one_of(RAW_STATES, state)
+        valid = (raw_state is not None and (code == "-" or re.fullmatch(r"-?\d{1,10}", code))
                  and size.isdigit() and output is not None and stderr is not None)
-        if not valid or output is None or stderr is None:
+        if not valid or raw_state is None or output is None or stderr is None:
             problems.append(f"garbled result line for check {check_id!r}")
             bad.add(check_id)
             continue
-        results[check_id] = RawResult(check_id, state, None if code == "-" else int(code), output,
-                                      int(size), stderr)
+        results[check_id] = RawResult(check_id, raw_state, None if code == "-" else int(code),
+                                      output, int(size), stderr)
     if foreign:
         problems.append(f"ignored {foreign} line(s) that look like result lines but carry "
                         "another nonce")

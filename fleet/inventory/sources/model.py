@@ -6,19 +6,21 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "DEFAULT_CACHE_TTL_S",
     "DEFAULT_KEYED_GROUPS",
     "Discovered",
     "KeyedGroup",
+    "SourceKind",
     "SourceSpec",
     "SourcesConfig",
     "group_names",
 ]
 
 DEFAULT_CACHE_TTL_S = 300
+SourceKind = Literal["arm", "resource-graph"]
 KEYS = ("tags", "os_type", "location", "resource_group", "subscription_id", "status")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -47,7 +49,7 @@ class SourceSpec:
     in ``resource_groups``) or ``resource-graph`` (``query`` over ``subscriptions``, or every
     readable subscription when empty)."""
 
-    kind: str
+    kind: SourceKind
     subscriptions: tuple[str, ...] = ()
     resource_groups: tuple[str, ...] = ()
     query: str | None = None

@@ -113,3 +113,25 @@ def test_malformed_row_is_named(tmp_path: Path) -> None:
     (tmp_path / "report.json").write_text(json.dumps(doc))
     with pytest.raises(RunFolderError, match="exploded"):
         load_record(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [(("run", "status"), "exploded"), (("waves", 0, "state"), "melted"),
+     (("rows", 0, "output", "source"), "carrier-pigeon")],
+)
+def test_a_word_outside_its_vocabulary_is_named(
+    tmp_path: Path, where: tuple[str | int, ...], value: str
+) -> None:
+    """Run status, wave state and capture source are closed vocabularies (Literals): a
+    report.json with another word is malformed, and the message says which word."""
+    doc = record_to_dict(sample_record())
+    assert doc["waves"], "the sample needs a wave"
+    target = doc
+    for key in where[:-1]:
+        target = target[key]
+    assert isinstance(target[where[-1]], str)  # the field exists where the test looks
+    target[where[-1]] = value
+    (tmp_path / "report.json").write_text(json.dumps(doc))
+    with pytest.raises(RunFolderError, match=value):
+        load_record(tmp_path)
