@@ -15,7 +15,7 @@ from collections.abc import AsyncIterable
 from pathlib import Path
 
 from fleet.blobs.decode import decode_output, excerpt_of
-from fleet.types import StreamCapture
+from fleet.types import CaptureSource, StreamCapture
 
 __all__ = [
     "INSTANCE_VIEW_LIMIT_BYTES",
@@ -98,7 +98,8 @@ async def write_capped(
 
 
 def capture_from_text(
-    text: str | None, dest: Path, *, relative_to: Path | None = None, source: str = "instance_view"
+    text: str | None, dest: Path, *, relative_to: Path | None = None,
+    source: CaptureSource = "instance_view",
 ) -> StreamCapture:
     """Keep ``text`` as UTF-8 in ``dest``. ``source="blob"`` when the text is known to be the
     whole blob (an empty stderr: instanceView keeps the tail, so empty there is empty in the

@@ -9,17 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import dataclasses
 import hashlib
 import json
-import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fleet.engine.classify import is_terminal, judge
+from fleet.engine.collect import Collected, OutputCollector
 from fleet.engine.events import JobEvent, Observer
 from fleet.engine.options import Clock, EngineOptions
 from fleet.engine.poller import PollOutcome, PollScheduler
@@ -27,7 +25,7 @@ from fleet.errors import FleetError, RunStoppedError
 from fleet.failpoints import Failpoints
 from fleet.journal import JobRow, Journal, job_key, utc_now
 from fleet.plan.model import Job
-from fleet.types import JobState, SecretRef, StreamCapture
+from fleet.types import JobState, SecretRef
 
 if TYPE_CHECKING:
     from fleet.arm.models import RunCommandView
@@ -45,14 +43,6 @@ def request_sha256(job: Job) -> str:
     """Hash of the rendered request without secrets or blob links (for the audit trail)."""
     data = json.dumps(job.request, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(data).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Collected:
-    output: StreamCapture
-    error: StreamCapture
-    output_text: str | None
-    note: str | None
 
 
 class JobRunner:
@@ -84,6 +74,10 @@ class JobRunner:
         self._emit = emit
         self._resolve = resolve_secret
         self._output_dirs = output_dirs
+        self._collector = OutputCollector(
+            storage=storage, run_dir=run_dir, clock=clock,
+            max_output_bytes=options.max_output_bytes, policy=options.collect,
+        )
 
     # -- public ----------------------------------------------------------------------------
     def skip(self, job: Job, reason: str) -> JobState:
@@ -299,61 +293,8 @@ class JobRunner:
             ) from error
 
     async def _collect_into_run_folder(self, job: Job, view: RunCommandView | None) -> Collected:
-        from fleet.blobs import capture_from_text, decode_output
-
         folder = self._run_dir / "output" / self._output_dirs[job.machine.key]
-        folder.mkdir(parents=True, exist_ok=True)
-        step = job.step + (".rollback" if job.rollback else "")
-        out_path, err_path = folder / f"{step}.out", folder / f"{step}.err"
-        cap = self._options.max_output_bytes
-        note = None
-        if self._storage is not None:
-            try:
-                out = await self._storage.download(
-                    job.output_blob, out_path, max_bytes=cap, relative_to=self._run_dir
-                )
-                if view is not None and view.error == "":
-                    # ARM's instanceView holds stderr's tail: empty there means empty, so the
-                    # error blob is not worth a request (the common case). It is the blob's
-                    # content all the same: no "no storage" note for it.
-                    err = capture_from_text("", err_path, relative_to=self._run_dir, source="blob")
-                else:
-                    err = await self._storage.download(
-                        job.error_blob, err_path, max_bytes=cap, relative_to=self._run_dir
-                    )
-            except FleetError as error:
-                note = f"output could not be downloaded: {error}"
-                out, err = StreamCapture(), StreamCapture()
-            else:
-                execution = _lower(view.execution_state if view else None)
-                if out.size_bytes == 0 and execution == "succeeded":
-                    note = "output missing: the output blob is empty"
-                if out.truncated:
-                    note = f"output truncated at {cap} bytes"
-        else:
-            out = capture_from_text(view.output if view else None, out_path, relative_to=self._run_dir)
-            err = capture_from_text(view.error if view else None, err_path, relative_to=self._run_dir)
-            note = "no storage: only the last 4 KB of output (instanceView)"
-        out_bytes = self._kept_bytes(out)  # read once: grouping digest and output patterns
-        out = self._with_group_digest(out, out_bytes, job)
-        err = self._with_group_digest(err, self._kept_bytes(err), job)
-        text = None
-        if out_bytes is not None and (job.success.output_must_match or job.success.output_must_not_match):
-            text = decode_output(out_bytes)
-        return Collected(out, err, text, note)
-
-    def _kept_bytes(self, capture: StreamCapture) -> bytes | None:
-        if capture.source == "none" or not capture.path:
-            return None
-        return (self._run_dir / capture.path).read_bytes()
-
-    @staticmethod
-    def _with_group_digest(capture: StreamCapture, data: bytes | None, job: Job) -> StreamCapture:
-        if data is None:
-            return capture
-        name = re.compile(re.escape(job.machine.name.encode()), re.IGNORECASE)
-        digest = hashlib.sha256(name.sub(b"<machine>", data)).hexdigest()
-        return dataclasses.replace(capture, group_sha256=digest)
+        return await self._collector.collect(job, view, folder)
 
     async def cleanup(self, job: Job) -> None:
         """Delete a finished job's run command left behind by a crash (404 is fine)."""

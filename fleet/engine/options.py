@@ -6,7 +6,25 @@ from dataclasses import dataclass
 
 from fleet.clock import Clock, MonotonicClock, ScaledClock
 
-__all__ = ["Clock", "EngineOptions", "MonotonicClock", "PollPolicy", "ScaledClock"]
+__all__ = [
+    "Clock",
+    "CollectPolicy",
+    "EngineOptions",
+    "MonotonicClock",
+    "PollPolicy",
+    "ScaledClock",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CollectPolicy:
+    """How hard collection tries before an output counts as unreadable (see engine/collect.py):
+    ``attempts`` reads of one blob, ``backoff_s`` doubling up to ``max_backoff_s`` between
+    them (about 15 s in all by default: a busy storage account's hiccup, not an outage)."""
+
+    attempts: int = 4
+    backoff_s: float = 1.0
+    max_backoff_s: float = 8.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +69,4 @@ class EngineOptions:
     preflight: bool = True
     preflight_list_threshold: int = 5  # list a resource group instead of GETs from this many machines
     poll: PollPolicy = PollPolicy()
+    collect: CollectPolicy = CollectPolicy()

@@ -13,7 +13,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 from fleet.engine.amounts import resolve_amount
 from fleet.engine.events import Observer, RunEvent, WaveEvent
@@ -32,12 +32,13 @@ from fleet.types import JobState, MachineRef, RolloutPolicy
 if TYPE_CHECKING:
     from fleet.arm.protocol import ArmApi
 
-__all__ = ["BudgetBase", "Rollout", "RolloutOutcome", "StopKind", "resolve_amount"]
+__all__ = ["STOP_KINDS", "BudgetBase", "Rollout", "RolloutOutcome", "StopKind", "resolve_amount"]
 
 
 Approver = Callable[[int, str], Awaitable[bool]]
 # interrupted: Ctrl-C or SIGTERM (resumable); canceled: `fleet cancel`
 StopKind = Literal["interrupted", "canceled"]
+STOP_KINDS: tuple[StopKind, ...] = get_args(StopKind)
 
 
 @dataclass

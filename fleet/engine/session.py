@@ -47,8 +47,9 @@ if TYPE_CHECKING:
     from fleet.arm.throttle import ArmLimits
     from fleet.arm.transport import Transport
     from fleet.blobs.store import RunStorage
+    from fleet.engine.collect import BlobReader
 
-__all__ = ["Connection", "execute_plan", "output_dirs", "prepare_run_dir"]
+__all__ = ["Connection", "execute_plan", "open_storage", "output_dirs", "prepare_run_dir"]
 
 
 
@@ -192,7 +193,7 @@ async def execute_plan(
         prepare_run_dir(run_dir)  # refuses, before any network
     await check_run_wide(
         plan, connection, resolve=resolve_secret or default_resolve_secret,
-        open_storage=lambda: _open_storage(connection, plan.run_id),
+        open_storage=lambda: open_storage(connection, plan.run_id),
         storage_where=_storage_where(connection), clock=clock, transport=transport,
     )
     if not resume:
@@ -281,7 +282,7 @@ async def _execute(
             stack.push_async_callback(poller.aclose)
             if "principal" not in journal.meta():
                 journal.set_meta(principal=await principal_of(credential))
-            storage = await _open_storage(connection, plan.run_id)
+            storage = await open_storage(connection, plan.run_id)
             if storage is not None:
                 stack.push_async_callback(storage.aclose)
                 await storage.prepare()
@@ -301,6 +302,8 @@ async def _execute(
                 failpoints=failpoints,
                 before_delete=before_delete,
             )
+            if storage is not None:
+                await _recollect(plan, journal, run_dir, storage, clock, options, emit)
             rollout = Rollout(
                 plan, arm=arm, runner=runner, journal=journal, clock=clock, options=options,
                 emit=emit, approver=approver, failpoints=failpoints, budget_base=budget_base,
@@ -377,7 +380,25 @@ def arm_notices(emit: Observer) -> Callable[[ArmEvent], None]:
     return observe
 
 
-async def _open_storage(connection: Connection, run_id: str) -> RunStorage | None:
+async def _recollect(
+    plan: Plan, journal: Journal, run_dir: Path, storage: BlobReader, clock: Clock,
+    options: EngineOptions, emit: Observer,
+) -> None:
+    """On resume: fetch the outputs an earlier session could not download."""
+    from fleet.engine.collect import OutputCollector
+    from fleet.engine.recollect import needs_recollection, recollect_for_plan
+
+    if not any(needs_recollection(row) for row in journal.jobs()):
+        return
+    collector = OutputCollector(storage=storage, run_dir=run_dir, clock=clock,
+                                max_output_bytes=options.max_output_bytes, policy=options.collect)
+    outcome = await recollect_for_plan(_all_jobs(plan), journal, run_dir, collector)
+    emit(RunEvent(f"recollected {outcome.recovered} of {outcome.tried} output(s) an earlier "
+                  "session could not download"))
+
+
+async def open_storage(connection: Connection, run_id: str) -> RunStorage | None:
+    """The run's storage from the connection options (None: no storage configured)."""
     from fleet.blobs import RunStorage
 
     if connection.storage_connection_string:

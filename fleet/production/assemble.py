@@ -9,10 +9,11 @@ from typing import Any
 
 from fleet.engine.jobs import request_sha256
 from fleet.engine.record import build_record, save_run_meta
+from fleet.engine.rollout import STOP_KINDS
 from fleet.journal import Journal, job_key, utc_now
 from fleet.plan.model import Plan
 from fleet.production.rows import restore_rows
-from fleet.types import JobState, RunRecord
+from fleet.types import WAVE_STATES, JobState, RunRecord, one_of
 
 __all__ = ["assemble_run"]
 
@@ -69,15 +70,16 @@ def assemble_run(
                 times["started_at"] = min(starts)
             if ends:
                 times["ended_at"] = max(ends)
-            journal.set_wave(wave.index, wave.label, len(wave.machines),
-                             wave_states.get(str(wave.index), "skipped"), **times)
+            state = one_of(WAVE_STATES, wave_states.get(str(wave.index))) or "skipped"
+            journal.set_wave(wave.index, wave.label, len(wave.machines), state, **times)
         notes = []
         if breached and breach_reason:
             notes.append(f"rollout policy breached: {breach_reason} ({plan.rollout.on_breach})")
         all_starts = sorted(r.started_at for r in journal.jobs() if r.started_at)
         journal.set_meta(finished_at=utc_now(), started_at=all_starts[0] if all_starts else utc_now())
         record = build_record(
-            journal, breached=breached, on_breach=plan.rollout.on_breach, stopped=stopped,
+            journal, breached=breached, on_breach=plan.rollout.on_breach,
+            stopped=one_of(STOP_KINDS, stopped),
             arm_requests={"total": arm_requests}, notes=tuple(notes),
         )
         save_run_meta(journal, record)
