@@ -13,7 +13,7 @@ from fleet_sim import agent_profile as ap
 from fleet_sim.azurite import Azurite
 from fleet_sim.config import BucketSpec, Faults, Profile, ThrottleSpec
 from fleet_sim.server import SimServer
-from tests.engine.helpers import FAST_OPTIONS, connection, machines_of, make_plan
+from tests.engine.helpers import FAST_OPTIONS, FAST_RETRY, connection, machines_of, make_plan
 from tests.fixtures.sim import FAST, SimFactory
 
 
@@ -72,18 +72,25 @@ async def test_throttled_by_small_buckets_finishes_with_few_429s(
 ) -> None:
     from fleet.arm.throttle import ArmLimits, BucketLimits
 
-    # Simulated seconds run 100x faster: refill 1/s simulated = 100/s of wall time.
-    throttle = ThrottleSpec(reads=BucketSpec(40, 3), writes=BucketSpec(15, 1), deletes=BucketSpec(15, 1))
-    sim = await sim_factory(machines=60, profile=dataclasses.replace(healthy_profile(), throttle=throttle))
+    # Simulated seconds run 100x faster: a refill of 0.05/s simulated is 5 tokens per wall
+    # second, so 30 PUTs (and DELETEs) of one subscription against its 15 tokens need 3 s: the
+    # client presses on the limit however slow the machine (at 1/s, 100 tokens per wall second,
+    # a busy machine's slow requests never met it). The simulator's Retry-After (20 simulated
+    # seconds) is capped at 0.3 wall seconds, the time one token takes.
+    throttle = ThrottleSpec(reads=BucketSpec(40, 3), writes=BucketSpec(15, 0.05), deletes=BucketSpec(15, 0.05))
+    sim = await sim_factory(machines=30, subscriptions=1,
+                            profile=dataclasses.replace(healthy_profile(), throttle=throttle))
     # The client starts from ARM's real defaults; the simulator's buckets are far smaller, so the
     # client must learn them from the x-ms-ratelimit-remaining-* headers and 429s.
     limits = ArmLimits(reads=BucketLimits(250, 300), writes=BucketLimits(200, 100), deletes=BucketLimits(200, 100))
-    record = await run(sim, tmp_path, azurite.connection_string, arm_limits=limits)
+    retry = dataclasses.replace(FAST_RETRY, max_retry_after_s=0.3, default_retry_after_s=0.2)
+    record = await run(sim, tmp_path, azurite.connection_string, arm_limits=limits, retry=retry)
     assert record.exit_code == 0
     assert_exactly_once(sim, record)
     stats = sim.stats()
     assert stats["throttled"] > 0  # the scenario really throttled
     total = sum(record.arm_requests.get(k, 0) for k in ("read", "write", "delete"))
+    print("429s", stats["throttled"], "of", total, "requests")
     assert stats["throttled"] <= 0.25 * total, (stats["throttled"], total)
 
 
@@ -148,13 +155,16 @@ async def test_log_file_has_retries_and_throttle_pauses_without_secrets(
 
     from fleet.engine.progress import JsonLog
 
-    throttle = ThrottleSpec(reads=BucketSpec(20, 3), writes=BucketSpec(5, 1), deletes=BucketSpec(5, 1))
+    # One subscription, 30 PUTs against 5 write tokens refilled 20 per wall second: throttled
+    # however slow the machine; Retry-After (5 simulated s) capped at 0.1 wall s.
+    throttle = ThrottleSpec(reads=BucketSpec(20, 3), writes=BucketSpec(5, 0.2), deletes=BucketSpec(5, 0.2))
     profile = dataclasses.replace(healthy_profile(error_rate=0.1), throttle=throttle)
-    sim = await sim_factory(machines=30, profile=profile)
+    sim = await sim_factory(machines=30, subscriptions=1, profile=profile)
     log = JsonLog(tmp_path / "events.jsonl")
+    retry = dataclasses.replace(FAST_RETRY, max_retry_after_s=0.1, default_retry_after_s=0.05)
     try:
         record = await execute_plan(
-            make_plan(machines_of(sim)), connection=connection(sim, azurite.connection_string),
+            make_plan(machines_of(sim)), connection=connection(sim, azurite.connection_string, retry=retry),
             run_dir=tmp_path / "run", options=FAST_OPTIONS, observers=[log],
         )
     finally:

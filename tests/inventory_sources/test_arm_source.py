@@ -64,11 +64,12 @@ async def test_arm_source_by_resource_group(sim_factory: SimFactory, tmp_path: P
 async def test_throttled_listing_waits_out_429s_and_still_lists_everything(
     sim_factory: SimFactory, tmp_path: Path
 ) -> None:
-    # The simulator's read bucket holds 2 tokens and refills one per 5 simulated seconds (50 ms
-    # of wall time): the listing's dozen pages cannot all fit, however slow the machine (a refill
-    # every 2 ms, as before, let a busy machine's slow requests dodge every 429). fleet's own
-    # buckets are left roomy so that the simulator really answers 429.
-    profile = Profile(throttle=ThrottleSpec(reads=BucketSpec(2, 0.2)),
+    # The simulator's read bucket (one per subscription) holds 2 tokens and refills one per 50
+    # simulated seconds (0.5 s of wall time): a subscription's 3-4 pages cannot all fit,
+    # however slow the machine (a refill every 2 ms, as before, let a busy machine's slow
+    # requests dodge every 429). fleet's own buckets are left roomy so that the simulator
+    # really answers 429.
+    profile = Profile(throttle=ThrottleSpec(reads=BucketSpec(2, 0.02)),
                       behaviour=FAST.profile.behaviour)
     sim = await sim_factory(machines=20, page_size=2, profile=profile)
     clock = SimScaledClock(sim.config.time_scale)

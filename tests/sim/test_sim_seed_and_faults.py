@@ -63,7 +63,9 @@ async def test_seed_walkthrough_replays_with_documented_behaviour(sim_factory: S
 async def test_empty_write_bucket_answers_429_with_retry_after_and_headers(
     sim_factory: SimFactory,
 ) -> None:
-    throttle = ThrottleSpec(writes=BucketSpec(3, 0.5), reads=BucketSpec(1000, 100))
+    # One write token per 1000 simulated seconds (10 wall s): the counts below cannot depend on
+    # how fast the requests go (at 0.5/s a token came back every 20 ms).
+    throttle = ThrottleSpec(writes=BucketSpec(3, 0.001), reads=BucketSpec(1000, 100))
     sim = await sim_factory(profile=Profile(throttle=throttle))
     m = connected(sim)
     async with aiohttp.ClientSession(headers=AUTH) as s:
