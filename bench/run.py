@@ -2,6 +2,16 @@
 
     .venv/bin/python -m bench.run --sizes 100,1000 --concurrency 500
     .venv/bin/python -m bench.run --sizes 10000 --time-scale 0.1 --contenders fleet,sdk-tuned
+    .venv/bin/python -m bench.run --sizes 1000 --contenders fleet,sdk-careful-c200,sdk-careful-c500
+
+Contenders: ``fleet``; ``sdk-default`` (azure-core's retries: gives up on repeated 429s);
+``sdk-tuned`` (default retries, a 1 s polling interval); ``sdk-careful-c<C>`` (retry_total and
+retry_status raised to 20, concurrency C: the peer a careful engineer would write, and the one
+the README compares with). Every SDK figure runs against the simulator's LRO Retry-After of
+1 s, which drives the SDK's poller; real ARM's value is not confirmed.
+
+Every row is stamped with what makes it comparable: the machine (cores, CPU model), the load
+average before and after, the commit (and whether the tree was dirty) and the date.
 
 For each size and contender it starts a fresh simulator (``fleet sim serve`` with Azurite and
 TLS, ARM's real buckets, the profile's execution times, same seed so the same draws), runs the
@@ -27,7 +37,9 @@ from bench.procs import PYTHON, REPO, ChildUsage, SimProcess, run_child
 __all__ = ["CONTENDERS", "Row", "inventory_lower_bound", "main", "run_one"]
 
 HERE = Path(__file__).resolve().parent
-CONTENDERS = ("fleet", "sdk-default", "sdk-tuned")
+CONTENDERS = ("fleet", "sdk-default", "sdk-tuned", "sdk-careful-c200", "sdk-careful-c500")
+_CAREFUL = re.compile(r"^sdk-careful-c(\d+)$")
+CAREFUL_RETRY = 20
 WRITE_BURST, WRITE_PER_S = 200.0, 10.0  # the profile's write bucket (arm-real.yaml)
 
 
@@ -120,6 +132,9 @@ def run_one(
     """One contender against a fresh simulator. Without ``lower_bound``, it is computed in
     the order of the inventory file the simulator wrote (the order both contenders use)."""
     workdir.mkdir(parents=True, exist_ok=True)
+    careful = _CAREFUL.match(contender)
+    if careful:  # the careful peer's concurrency is part of its name
+        concurrency = int(careful.group(1))
     sim = SimProcess(
         machines=machines, profile=profile, time_scale=time_scale, seed=seed, workdir=workdir
     )
@@ -167,6 +182,8 @@ def run_one(
                         "--result", str(result)]  # fmt: skip
                 if contender == "sdk-tuned":
                     argv += ["--polling-interval", repr(1.0 * time_scale)]
+                if careful:
+                    argv += ["--retry", str(CAREFUL_RETRY)]
                 usage = run_child(argv, env=env, log=log, cwd=REPO, timeout_s=timeout_s)
                 data = json.loads(result.read_text()) if result.exists() else {}
                 collected, makespan = data.get("collected", 0), data.get("makespan_s")
@@ -226,6 +243,44 @@ def _row(
     )
 
 
+def run_context() -> dict[str, Any]:
+    """What a reader needs to compare a row with another: machine, load, commit, date."""
+    import platform
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "cores": os.cpu_count(),
+        "cpu": model or platform.processor(),
+        "python": platform.python_version(),
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "load_before": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def context_line(context: dict[str, Any]) -> str:
+    load = ", ".join(f"{x:g}" for x in context["load_before"])
+    dirty = " (dirty tree)" if context["dirty"] else ""
+    return (f"{context['date']} · {context['cores']} cores, {context['cpu']} · Python "
+            f"{context['python']} · commit {context['commit']}{dirty} · load average {load}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,1000", help="comma-separated N values")
@@ -241,9 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     contenders = [c for c in args.contenders.split(",") if c]
     for c in contenders:
-        if c not in CONTENDERS:
+        if c not in CONTENDERS and not _CAREFUL.match(c):
             parser.error(f"unknown contender {c!r} (expected {', '.join(CONTENDERS)})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    context = run_context()
+    print(context_line(context), flush=True)
     print(HEADER, flush=True)
     for size in (int(s) for s in args.sizes.split(",")):
         for contender in contenders:
@@ -255,8 +312,10 @@ def main(argv: list[str] | None = None) -> int:
                 cprofile=args.cprofile and contender == "fleet",
             )  # fmt: skip
             print(row.markdown(), flush=True)
+            after = os.getloadavg()
             with args.out.open("a", encoding="utf-8") as out:
-                out.write(json.dumps({**asdict(row), "at": stamp}) + "\n")
+                out.write(json.dumps({**asdict(row), "at": stamp, **context,
+                                      "load_after": [round(x, 2) for x in after]}) + "\n")
     return 0
 
 

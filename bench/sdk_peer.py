@@ -3,8 +3,14 @@
 ``azure-mgmt-hybridcompute`` (async) ``begin_create_or_update`` + ``await poller.result()`` per
 machine under an ``asyncio.Semaphore`` of the same concurrency as fleet's, the output and error
 going to append blobs by SAS (as Arc requires), then ``azure-storage-blob`` downloads each
-output. Polling is the SDK's default, or ``--polling-interval`` seconds. Retries are the SDK's
-defaults. No delete: the SDK's docs do not show one after a run (the table counts deletes apart).
+output. Polling is the SDK's default, or ``--polling-interval`` seconds (the service's LRO
+``Retry-After`` overrides it either way: the simulator sends 1 s; real ARM's value is not
+confirmed). No delete: the SDK's docs do not show one after a run (less work than fleet).
+
+Retries: azure-core's defaults give up after 3 retried statuses (``retry_status``), so under a
+burst of 429s the default peer abandons most machines. A careful engineer raises
+``retry_total`` and ``retry_status`` (``--retry 20``) and chooses a concurrency: that is the peer
+the README compares with (contender ``sdk-careful-c<C>``).
 
 Writes one JSON object with what it collected to ``--result``.
 """
@@ -52,11 +58,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     machines: list[dict[str, str]] = json.loads(Path(args.machines).read_text())
     parts = _conn_parts(args.storage)
     account, key = parts["AccountName"], parts["AccountKey"]
-    blobs = BlobServiceClient.from_connection_string(args.storage)
+    blob_kwargs: dict[str, Any] = {}
+    if args.retry is not None:
+        blob_kwargs.update(retry_total=args.retry)
+    blobs = BlobServiceClient.from_connection_string(args.storage, **blob_kwargs)
     container_name = f"sdkpeer-{int(time.time())}"
     container = blobs.get_container_client(container_name)
     await container.create_container()
     client_kwargs: dict[str, Any] = {}
+    if args.retry is not None:  # azure-core's RetryPolicy knobs, as a careful user sets them
+        client_kwargs.update(retry_total=args.retry, retry_status=args.retry,
+                             retry_connect=args.retry, retry_read=args.retry)
     if args.polling_interval is not None:
         client_kwargs["polling_interval"] = args.polling_interval
     subscription = machines[0]["subscription_id"]
@@ -128,6 +140,8 @@ def cli() -> None:
     parser.add_argument("--storage", required=True, help="storage connection string")
     parser.add_argument("--concurrency", type=int, required=True)
     parser.add_argument("--polling-interval", type=float, default=None)
+    parser.add_argument("--retry", type=int, default=None,
+                        help="retry_total and retry_status for the SDK clients (default: azure-core's)")
     parser.add_argument("--result", required=True)
     args = parser.parse_args()
     started = time.monotonic()

@@ -45,3 +45,24 @@ def test_fleet_at_n50_collects_everything_within_budgets(tmp_path: Path) -> None
     assert row.writes == machines  # exactly one PUT per machine
     assert row.deletes == machines
     assert row.reads > 0
+
+
+def test_the_careful_sdk_peer_runs_with_raised_retries(tmp_path: Path) -> None:
+    """The peer the README compares with: azure-core's retry_total/retry_status raised to 20
+    and its own concurrency (c10 here), so it collects every output instead of giving up on
+    repeated 429s. Correctness only: every machine written once, every output collected."""
+    row = run_one(
+        "sdk-careful-c10",
+        machines=20,
+        concurrency=25,
+        time_scale=0.05,
+        seed=0,
+        profile=PROFILE,
+        workdir=tmp_path / "sdk",
+        lower_bound=1.0,
+    )
+    log = (tmp_path / "sdk" / "sdk-careful-c10.log").read_text()[-2000:]
+    assert row.returncode == 0, log
+    assert row.collected == 20, log
+    assert row.writes == 20 and row.deletes == 0  # the SDK peer never deletes (less work)
+    assert row.concurrency == 10  # the peer's own concurrency, from its name
