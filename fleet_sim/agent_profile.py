@@ -145,6 +145,9 @@ class AgentProfile:
     append_block_bytes: int = 64 * 1024
     default_timeout_s: int = 5400  # when a request has no timeoutInSeconds (Azure VM's 90 min)
     blob_latency_s: float = 0.0  # slow storage: added before every blob request (simulated s)
+    # Output is appended when a block has gathered or this long after the last append, and at
+    # the end (simulated s): fewer, larger appends, as an agent uploading at intervals does.
+    flush_every_s: float = 2.0
 
     def resolve(self, machine_name: str, tags: Mapping[str, str], script: str) -> Behaviour:
         behaviour = self.defaults
@@ -157,7 +160,9 @@ class AgentProfile:
 # ---- parsing -------------------------------------------------------------------------------
 
 _BEHAVIOUR_KEYS = frozenset(f.name for f in dataclasses.fields(Behaviour))
-_TOP_KEYS = _BEHAVIOUR_KEYS | {"rules", "append_block_bytes", "default_timeout_s", "blob_latency_s"}
+_TOP_KEYS = _BEHAVIOUR_KEYS | {
+    "rules", "append_block_bytes", "default_timeout_s", "blob_latency_s", "flush_every_s",
+}
 _MATCH_KEYS = frozenset({"name", "tag", "tags", "script"})
 
 
@@ -314,4 +319,7 @@ def parse_agent_profile(data: Mapping[str, Any], *, source: str) -> AgentProfile
     if "blob_latency_s" in data:
         latency = reader.number("blob_latency_s", maximum=3600.0)
         profile = dataclasses.replace(profile, blob_latency_s=latency)
+    if "flush_every_s" in data:
+        flush = reader.number("flush_every_s", maximum=3600.0)
+        profile = dataclasses.replace(profile, flush_every_s=flush)
     return profile

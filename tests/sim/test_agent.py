@@ -337,7 +337,8 @@ async def test_long_modelled_output_grows_in_the_blob_while_running(store: Store
             await release.wait()
 
     moment = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
-    profile = parse_agent_profile({"output_bytes": 100_000}, source="p")
+    # flush_every_s 0: every piece is appended as it comes (the sleeps here take no wall time).
+    profile = parse_agent_profile({"output_bytes": 100_000, "flush_every_s": 0}, source="p")
     agent = Agent(profile, seed=1, time_scale=1.0, sleep=gated_sleep, clock=lambda: moment)
     try:
         execution = agent.start(request(out=store.sas_url("g.out"), err=store.sas_url("g.err")))
@@ -371,3 +372,23 @@ async def test_an_agent_bug_ends_the_execution_as_failed_without_leaking() -> No
     view = execution.instance_view()
     assert view["executionState"] == "Failed"
     assert view["executionMessage"] == "Simulated agent error: RuntimeError"
+
+
+async def test_output_is_coalesced_into_few_appends_and_complete_at_the_end(store: Store) -> None:
+    """The default profile appends what gathered at intervals: a 20 KB output printed in
+    pieces over a run that takes no wall time is one append, and all of it is there when the
+    execution reports its end (nothing printed last is left unwritten)."""
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    profile = parse_agent_profile({"output_bytes": 20_000}, source="p")
+    agent = Agent(profile, seed=1, time_scale=1.0, sleep=no_wait)
+    try:
+        execution = agent.start(request(out=store.sas_url("c.out"), err=store.sas_url("c.err")))
+        await execution.finished.wait()
+        data = await store.read("c.out")
+        assert len(data) == execution.output_bytes and len(data) >= 20_000
+        assert execution._out.writer is not None and execution._out.writer.blocks_written == 1
+    finally:
+        await agent.aclose()
