@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from fleet.engine.rollout import StopKind
 from fleet.errors import (
     EXIT_FAILED,
     EXIT_HALTED,
@@ -25,6 +25,9 @@ from fleet.types import (
     WaveRecord,
     one_of,
 )
+
+if TYPE_CHECKING:
+    from fleet.engine.rollout import StopKind
 
 __all__ = ["build_record", "record_from_journal", "run_status", "save_run_meta"]
 
