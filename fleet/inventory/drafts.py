@@ -57,7 +57,7 @@ class GroupDraft:
     children: list[str] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
     vars: dict[str, Any] = field(default_factory=dict)
-    priority: int = 0  # ansible_group_priority
+    priority: int = 1  # ansible_group_priority (Ansible's default is 1)
 
 
 @dataclass(slots=True)

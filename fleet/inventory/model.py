@@ -47,7 +47,7 @@ class Group:
     children: tuple[str, ...]
     parents: tuple[str, ...]
     depth: int  # all = 0, its children 1, ... (the longest path from all, as in Ansible)
-    priority: int = 0  # ansible_group_priority: orders groups of the same depth
+    priority: int = 1  # ansible_group_priority (default 1): orders groups of the same depth
 
 
 @dataclass(frozen=True, slots=True)
