@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("base", frozenset({
         "fleet", "fleet.types", "fleet.errors", "fleet.clock", "fleet.durations", "fleet.redact",
+        "fleet.endpoints",
         "fleet.failpoints", "fleet.yamlsrc", "fleet.runlock", "fleet.termtext", "fleet.limits",
         "fleet.safeio",
     })),

@@ -34,14 +34,15 @@ from fleet.arm.models import (
 from fleet.arm.retry import RETRYABLE_STATUSES, Retrying, RetryPolicy, parse_retry_after
 from fleet.arm.throttle import ArmLimits, BucketKind, ConcurrencyController, Throttle
 from fleet.arm.transport import Transport, TransportFailure, TransportResponse
+from fleet.endpoints import API_VERSION, ARM_ENDPOINT
 from fleet.errors import ArmError, InsecureEndpointError, ThrottledError
 from fleet.redact import redact_text, redact_url
 from fleet.types import MachineRef
 
 __all__ = ["DEFAULT_API_VERSION", "DEFAULT_ENDPOINT", "ArmClient"]
 
-DEFAULT_ENDPOINT = "https://management.azure.com"
-DEFAULT_API_VERSION = "2025-01-13"
+DEFAULT_ENDPOINT = ARM_ENDPOINT
+DEFAULT_API_VERSION = API_VERSION
 _PROVIDER = "providers/Microsoft.HybridCompute/machines"
 
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from fleet.arm.clock import Clock, MonotonicClock
+from fleet.endpoints import ARM_ENDPOINT
 from fleet.errors import AuthError, InsecureEndpointError, UsageError
 from fleet.redact import redact_text
 
@@ -160,8 +161,7 @@ def check_endpoint(endpoint: str) -> None:
         raise UsageError(f"--arm-endpoint {endpoint!r} is not a valid URL: {error}") from error
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(
-            f"--arm-endpoint {endpoint!r} must be an http(s) URL such as "
-            "https://management.azure.com"
+            f"--arm-endpoint {endpoint!r} must be an http(s) URL such as {ARM_ENDPOINT}"
         )
     if parts.username or parts.password or parts.query or parts.fragment:
         raise UsageError("--arm-endpoint must not contain user info, a query or a fragment")

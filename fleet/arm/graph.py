@@ -23,6 +23,7 @@ from fleet.arm.credentials import TokenProvider, check_endpoint, is_loopback_url
 from fleet.arm.events import ArmEvent, RequestDone, RetryScheduled, ThrottlePaused
 from fleet.arm.retry import RETRYABLE_STATUSES, Retrying, RetryPolicy, parse_retry_after
 from fleet.arm.transport import Transport, TransportFailure, TransportResponse
+from fleet.endpoints import GRAPH_API_VERSION
 from fleet.errors import ArmError, AuthError, InsecureEndpointError, ThrottledError
 from fleet.redact import redact_text, redact_url
 
@@ -34,7 +35,6 @@ __all__ = [
     "parse_resets_after",
 ]
 
-GRAPH_API_VERSION = "2024-04-01"
 SUBSCRIPTIONS_PER_QUERY = 300
 _PATH = "/providers/Microsoft.ResourceGraph/resources"
 

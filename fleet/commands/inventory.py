@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from fleet.commands.common import guarded, run_async
+from fleet.endpoints import API_VERSION, API_VERSIONS, ARM_ENDPOINT
 from fleet.errors import UsageError
 
 __all__ = ["SourceOptions", "inventory", "load_for_command", "source_options"]
@@ -96,10 +97,10 @@ def arm_options(fn: Any) -> Any:
     """ARM connection options (as ``fleet run`` has them, without storage)."""
     options = [
         click.option("--arm-endpoint", envvar="FLEET_ARM_ENDPOINT",
-                     default="https://management.azure.com", show_default=True,
+                     default=ARM_ENDPOINT, show_default=True,
                      help="ARM endpoint (the simulator's, for rehearsals)."),
-        click.option("--api-version", envvar="FLEET_API_VERSION", default="2025-01-13",
-                     show_default=True, type=click.Choice(["2025-01-13", "2024-11-10-preview"]),
+        click.option("--api-version", envvar="FLEET_API_VERSION", default=API_VERSION,
+                     show_default=True, type=click.Choice(API_VERSIONS),
                      help="Microsoft.HybridCompute api-version."),
         click.option("--credential", envvar="FLEET_CREDENTIAL", default="default",
                      show_default=True,

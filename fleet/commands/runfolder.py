@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from fleet.endpoints import API_VERSION, ARM_ENDPOINT
 from fleet.engine.session import Connection
 from fleet.errors import RunFolderError
 from fleet.journal import Journal
@@ -53,8 +54,8 @@ def reconnection(meta: dict[str, str], kw: dict[str, Any], *, need_storage: bool
         return value if value else (meta.get(name) or default)
 
     connection = Connection(
-        arm_endpoint=(pick("arm_endpoint", "https://management.azure.com") or "").rstrip("/"),
-        api_version=pick("api_version", "2025-01-13") or "2025-01-13",
+        arm_endpoint=(pick("arm_endpoint", ARM_ENDPOINT) or "").rstrip("/"),
+        api_version=pick("api_version", API_VERSION) or API_VERSION,
         credential=pick("credential", "default") or "default",
         ca_file=pick("ca_file"),
         storage_connection_string=kw.get("storage_connection_string"),

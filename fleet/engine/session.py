@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fleet.endpoints import API_VERSION, ARM_ENDPOINT
 from fleet.engine.control import (
     handle_interrupts,
     principal_of,
@@ -57,8 +58,8 @@ __all__ = ["Connection", "execute_plan", "open_storage", "output_dirs", "prepare
 class Connection:
     """Where and how to reach ARM and storage (the ``fleet run`` connection options)."""
 
-    arm_endpoint: str = "https://management.azure.com"
-    api_version: str = "2025-01-13"
+    arm_endpoint: str = ARM_ENDPOINT
+    api_version: str = API_VERSION
     credential: str = "default"
     ca_file: str | None = None
     storage_connection_string: str | None = None

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import aiohttp
 
+from fleet.endpoints import API_VERSIONS, GRAPH_API_VERSION
+from fleet_sim.app import API_VERSIONS as SIM_API_VERSIONS
+from fleet_sim.graph import GRAPH_API_VERSIONS as SIM_GRAPH_API_VERSIONS
 from tests.fixtures.sim import SimFactory
 from tests.sim.armhttp import API, AUTH, body, connected, machine_url, rc_url
 
@@ -35,9 +38,15 @@ async def test_api_version_is_required_and_checked(sim_factory: SimFactory) -> N
         async with s.get(f"{machine_url(sim, m)}?api-version=2099-01-01") as r:
             assert r.status == 400
             assert (await r.json())["error"]["code"] == "InvalidApiVersionParameter"
-        for version in ("2024-11-10-preview", "2025-01-13"):
+        for version in API_VERSIONS:  # every version fleet may send
             async with s.get(f"{machine_url(sim, m)}?api-version={version}") as r:
                 assert r.status == 200
+
+
+def test_the_simulator_accepts_every_api_version_fleet_speaks() -> None:
+    """The simulator keeps its own lists (what ARM accepts); fleet's constants must be in them."""
+    assert set(API_VERSIONS) <= set(SIM_API_VERSIONS)
+    assert GRAPH_API_VERSION in SIM_GRAPH_API_VERSIONS
 
 
 async def test_paths_match_case_insensitively(sim_factory: SimFactory) -> None:
