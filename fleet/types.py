@@ -14,6 +14,7 @@ from typing import Literal, TypeVar, get_args
 
 __all__ = [
     "CAPTURE_SOURCES",
+    "OPERATOR_CANCEL_REASONS",
     "REDACTED",
     "RUN_STATUSES",
     "WAVE_STATES",
@@ -33,6 +34,7 @@ __all__ = [
     "StreamCapture",
     "WaveRecord",
     "WaveState",
+    "canceled_by_operator",
     "machine_resource_id",
     "one_of",
 ]
@@ -45,6 +47,15 @@ def machine_resource_id(subscription_id: str, resource_group: str, name: str) ->
         f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
         f"/providers/{ARM_MACHINE_PROVIDER}/{name}"
     )
+
+
+# The reasons a job carries when the operator stopped it (``fleet cancel``, Ctrl-C twice): such
+# a job is never a failure, for the budgets or the run's status.
+OPERATOR_CANCEL_REASONS = ("canceled by the operator", "interrupted (stopped in flight)")
+
+
+def canceled_by_operator(state: str, reason: str | None) -> bool:
+    return state == "canceled" and (reason or "") in OPERATOR_CANCEL_REASONS
 
 
 @dataclass(frozen=True, slots=True)

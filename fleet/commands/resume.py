@@ -14,7 +14,32 @@ from fleet.commands.runfolder import open_meta, rebuild_plan, reconnect_options,
 from fleet.commands.temporal import temporal_options
 from fleet.engine.options import EngineOptions
 
-__all__ = ["resume"]
+__all__ = ["finished_status", "resume"]
+
+# A run in one of these states may still have work: resume continues it.
+UNFINISHED = ("", "running", "interrupted", "awaiting_approval")
+
+
+def finished_status(run_dir: Path, meta: dict[str, str]) -> tuple[str, int] | None:
+    """The recorded (status, exit code) when the run has nothing left to do: every job ended,
+    no run command left to delete, not waiting at a gate. None when resume has work."""
+    from fleet.journal import Journal
+
+    status = meta.get("status") or ""
+    if status in UNFINISHED or meta.get("awaiting_approval"):
+        return None
+    journal = Journal.open(run_dir / "journal.sqlite")
+    try:
+        if any(not row.state.terminal for row in journal.jobs()):
+            return None
+        if meta.get("input_keep") != "True" and journal.uncleaned():
+            return None  # run commands a crash left behind: resume deletes them
+    finally:
+        journal.close()
+    try:
+        return status, int(meta.get("exit_code") or 0)
+    except ValueError:
+        return None
 
 
 @click.command()
@@ -31,6 +56,10 @@ def resume(**kw: Any) -> None:
     only a job that provably never started is sent. Finished jobs are not touched; waves,
     budgets and approvals continue from where they were. The playbook, inventory and
     variables must be unchanged (each job's request hash is checked).
+
+    A canceled or interrupted run continues with the machines never started (machines the
+    operator stopped in flight stay canceled: they may have run in part). A finished run is
+    left as it is: resume says so and exits with the run's code.
     """
     if kw.get("temporal"):  # RUN_DIR is a production run's id
         from fleet.commands.temporal import resume_temporal
@@ -39,6 +68,13 @@ def resume(**kw: Any) -> None:
         return
     run_dir = Path(kw["run_dir"])
     meta = guarded(lambda: open_meta(run_dir))
+    finished = guarded(lambda: finished_status(run_dir, meta))
+    if finished is not None:
+        status, code = finished
+        click.echo(f"run {meta.get('run_id', '?')} is finished ({status}, exit {code}): nothing to "
+                   f"resume, nothing was changed. Report: {run_dir / 'report.html'}")
+        click.echo(f"to redo the machines that did not succeed: fleet run … --limit @{run_dir / 'retry.txt'}")
+        sys.exit(code)
     connection = guarded(lambda: reconnection(meta, kw, need_storage=True))
     plan = guarded(lambda: rebuild_plan(meta, connection))
     options = EngineOptions(

@@ -3,7 +3,8 @@
 With a runner alive, ``fleet cancel`` only asks it (``cancel_requested`` in the journal) and the
 runner stops its own in-flight jobs. With none alive, this does it: for every job that may be
 running, the journal records the cancel first, then the run command is deleted (ARM stops a
-running command on DELETE). Jobs never started are skipped.
+running command on DELETE). Jobs never started stay
+pending: ``fleet resume`` can continue them.
 """
 
 from __future__ import annotations
@@ -33,9 +34,6 @@ async def cancel_offline(run_dir: Path, connection: Connection) -> RunRecord:
         journal = Journal.open(run_dir / "journal.sqlite")
         try:
             in_flight = [r for r in journal.jobs() if r.state in (JobState.DISPATCHED, JobState.RUNNING)]
-            for row in journal.jobs():
-                if row.state == JobState.PENDING:
-                    journal.transition(row.job_key, JobState.SKIPPED, REASON, reason=REASON)
             notes: list[str] = []
             if in_flight:
                 credential = build_credential(

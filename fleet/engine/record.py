@@ -23,6 +23,7 @@ from fleet.types import (
     RunRecord,
     RunStatus,
     WaveRecord,
+    canceled_by_operator,
     one_of,
 )
 
@@ -51,10 +52,14 @@ def run_status(
     if awaiting_approval:
         return "awaiting_approval", EXIT_HALTED
     main = [r for r in results if not r.rollback]
-    if any(r.state.is_failure or r.state == JobState.CANCELED for r in main):
+    by_operator = [canceled_by_operator(r.state.value, r.reason) for r in main]
+    if any(r.state.is_failure or (r.state == JobState.CANCELED and not mine)
+           for r, mine in zip(main, by_operator, strict=True)):
         return "failed", EXIT_FAILED
     if any(not r.state.terminal for r in main):
         return "interrupted", EXIT_INTERRUPTED
+    if any(by_operator):  # the operator stopped these in flight: canceled, never failed
+        return "canceled", EXIT_INTERRUPTED
     if any(r.state == JobState.UNREACHABLE for r in main):
         return "unreachable", EXIT_UNREACHABLE
     return "succeeded", EXIT_OK

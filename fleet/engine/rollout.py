@@ -27,7 +27,7 @@ from fleet.errors import RunStoppedError
 from fleet.failpoints import Failpoints
 from fleet.journal import Journal, job_key, utc_now
 from fleet.plan.model import Job, Plan
-from fleet.types import JobState, MachineRef, RolloutPolicy
+from fleet.types import JobState, MachineRef, RolloutPolicy, canceled_by_operator
 
 if TYPE_CHECKING:
     from fleet.arm.protocol import ArmApi
@@ -114,8 +114,9 @@ class Rollout:
     def stop(self, how: StopKind, *, stop_in_flight: bool = False) -> None:
         """Stop the run from outside. ``interrupted`` (Ctrl-C, SIGTERM): launch nothing new,
         leave the rest pending for ``fleet resume``; in-flight jobs finish unless
-        ``stop_in_flight`` (Ctrl-C twice). ``canceled`` (``fleet cancel``): stop in-flight jobs
-        and skip everything not yet started."""
+        ``stop_in_flight`` (Ctrl-C twice). ``canceled`` (``fleet cancel``): stop in-flight jobs;
+        what was not started stays pending too, so ``fleet resume`` can continue it. Jobs the
+        operator stopped are ``canceled`` and never count as failures."""
         if self.outcome.stopped == "canceled":
             return
         first = self.outcome.stopped is None
@@ -172,9 +173,7 @@ class Rollout:
             if self._policy.pause_s > 0 and self._wave_needed_work:
                 self._emit(RunEvent(f"pausing {self._policy.pause_s}s before the next wave"))
                 await self._clock.sleep(self._policy.pause_s)
-        if self.outcome.stopped == "canceled":
-            self._skip_remaining("run canceled by the operator")
-        elif (
+        if (
             not self.outcome.stopped
             and self.outcome.breached
             and self._plan.rollback_jobs
@@ -202,12 +201,6 @@ class Rollout:
                 self._runner.skip(job, why)
             self.outcome.machine_states[machine.key] = JobState.SKIPPED
 
-    def _skip_remaining(self, why: str) -> None:
-        for job in (*self._plan.jobs, *self._plan.rollback_jobs):
-            row = self._journal.job(job_key(job.machine, job.step, job.rollback))
-            if row is not None and row.state == JobState.PENDING:
-                self._runner.skip(job, why)
-
     # -- one wave --------------------------------------------------------------------------
     def _journal_state(self, machine: MachineRef) -> JobState | None:
         """The machine's state if the journal says all its jobs are finished, else None."""
@@ -218,6 +211,10 @@ class Rollout:
                 return None
             states.append(row)
         return machine_state([row.state for row in states])
+
+    def _operator_canceled(self, machine: MachineRef) -> bool:
+        rows = [self._journal.job(job_key(j.machine, j.step)) for j in self._jobs[machine.key]]
+        return any(row is not None and canceled_by_operator(row.state.value, row.reason) for row in rows)
 
     def _untouched(self, machine: MachineRef) -> bool:
         rows = [self._journal.job(job_key(j.machine, j.step)) for j in self._jobs[machine.key]]
@@ -237,6 +234,8 @@ class Rollout:
             self.outcome.machine_states[machine.key] = known
             if known == JobState.UNREACHABLE:
                 unreachable_in_wave += 1
+            elif known == JobState.CANCELED and self._operator_canceled(machine):
+                pass  # the operator's own stop (an earlier session): never a failure
             elif self._counts_as_failure(known):
                 failures_in_wave += 1
         self._wave_needed_work = bool(todo)
@@ -272,14 +271,14 @@ class Rollout:
         try:
             while pending or running:
                 halted = self.outcome.breached and self._policy.on_breach != "continue"
-                if (halted or self.outcome.stopped == "canceled") and pending:
-                    why = "halted by the rollout policy" if halted else "run canceled by the operator"
+                if halted and pending:
+                    why = "halted by the rollout policy"
                     for machine in pending.drain():
                         for job in self._jobs[machine.key]:
                             self._runner.skip(job, why)
                         self.outcome.machine_states[machine.key] = JobState.SKIPPED
                 if self.outcome.stopped:
-                    pending.drain()  # interrupted: the rest stays pending, for `fleet resume`
+                    pending.drain()  # interrupted or canceled: the rest stays pending, for `fleet resume`
                 limit = min(window, slow)
                 while pending and len(running) < limit:
                     chosen = pending.pop(self._subscription_limit)
