@@ -185,7 +185,7 @@ async def test_cancel_while_running_and_lock(sim_factory: SimFactory, azurite: A
     other.close()
     record = await asyncio.wait_for(task, timeout=60)
     assert record.status == "canceled"
-    assert by_state(record) == {JobState.CANCELED: 3, JobState.SKIPPED: 3}
+    assert by_state(record) == {JobState.CANCELED: 3, JobState.PENDING: 3}  # resumable
     assert sim.stats()["cancels"] == 3
 
 
@@ -195,7 +195,7 @@ async def test_cancel_with_no_runner_alive(sim_factory: SimFactory, azurite: Azu
     await go(sim, tmp_path, azurite, plan)  # stops at the gate: 3 machines pending
     record = await cancel_offline(tmp_path / "run", connection(sim, azurite.connection_string))
     assert record.status == "canceled"
-    assert by_state(record) == {JobState.SUCCEEDED: 1, JobState.SKIPPED: 3}
+    assert by_state(record) == {JobState.SUCCEEDED: 1, JobState.PENDING: 3}  # resumable
     with pytest.raises(RunFolderError):
         await cancel_offline(tmp_path / "nope", connection(sim, azurite.connection_string))
 
