@@ -4,6 +4,7 @@ anchor, a missing file or a page left out of the navigation fails here."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,18 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     performance = (site / "performance" / "index.html").read_text(encoding="utf-8")
     assert 'href="../repo/bench/RESULTS/"' in performance
     assert (site / "repo" / "bench" / "RESULTS" / "index.html").is_file()
+
+
+def test_the_layers_table_matches_the_layer_test() -> None:
+    from tests.test_layers import LAYERS
+
+    text = (DOCS / "development.md").read_text(encoding="utf-8")
+    table = text[text.index("## Layers") :].split("\n\n")[2]
+    documented = {}
+    for line in table.splitlines()[2:]:
+        name, modules = [cell.strip() for cell in line.strip("|").split("|")]
+        units = {m if m == "fleet" else f"fleet.{m}" for m in re.findall(r"`([\w.]+)`", modules)}
+        documented[name] = frozenset(units)
+    assert documented == dict(LAYERS), (
+        "the Layers table in docs/readme/development.md differs from LAYERS in tests/test_layers.py"
+    )

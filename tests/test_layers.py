@@ -1,6 +1,7 @@
 """The layer rule, enforced from the code's own imports: a module imports only from its own layer
-or the layers below it (README "Layers"). A new upward import fails here with the file, line and
-the two layers named, so the structure cannot rot one convenient import at a time.
+or the layers below it (docs/readme/development.md, "Layers"; tests/test_docs.py checks that
+table against LAYERS). A new upward import fails here with the file, line and the two layers
+named, so the structure cannot rot one convenient import at a time.
 
 Lazy imports inside functions count too: an upward import is a dependency whatever its place.
 """
@@ -70,7 +71,9 @@ def fleet_files() -> list[Path]:
 
 def test_every_fleet_package_has_a_layer() -> None:
     units = {unit_of(module_name(path)) for path in fleet_files()}
-    assert units - RANK.keys() == set(), "place these in LAYERS (tests/test_layers.py) and README"
+    assert units - RANK.keys() == set(), (
+        "place these in LAYERS (tests/test_layers.py) and in docs/readme/development.md's Layers"
+    )
 
 
 @pytest.mark.parametrize("path", fleet_files(), ids=lambda p: str(p.relative_to(ROOT)))
