@@ -15,6 +15,7 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.azurite",
     "tests.fixtures.sim",
+    "tests.fixtures.temporal",
 ]
 
 # Test files (relative to the repository) whose skip fails CI.

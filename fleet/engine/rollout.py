@@ -140,7 +140,8 @@ class Rollout:
         self._breach(reason)
         if self._policy.on_breach == "abort":
             for task in self._running:
-                task.cancel()
+                if not task.cancelling():
+                    task.cancel()
 
     def counts_as_failure(self, state: JobState) -> bool:
         return self._counts_as_failure(state)
@@ -311,7 +312,8 @@ class Rollout:
                         self._check_failures(failures_in_wave, len(machines))
                         if self.outcome.breached and self._policy.on_breach == "abort":
                             for other in running:
-                                other.cancel()
+                                if not other.cancelling():  # once: a second cancel would cut
+                                    other.cancel()  # its DELETE short (then sent again)
         finally:
             for task in running:
                 task.cancel()

@@ -47,30 +47,48 @@ def by_state(record: RunRecord, *, rollback: bool = False) -> dict[JobState, int
     return counts
 
 
-async def go(sim: SimServer, tmp_path: Path, azurite: Azurite, plan, **kw):  # type: ignore[no-untyped-def]
+async def go(sim: SimServer, tmp_path: Path, azurite: Azurite, plan, mode: str = "embedded", **kw):  # type: ignore[no-untyped-def]
+    """Run ``plan`` in the embedded mode, or in production mode (a Temporal workflow, shards
+    on an in-process worker): the same policy must give the same outcome."""
+    if mode != "embedded":
+        from tests.fixtures.temporal import run_in_temporal
+
+        return await run_in_temporal(plan, server=mode, connection=connection(sim, azurite.connection_string),
+                                     storage=azurite.connection_string, options=FAST_OPTIONS,
+                                     run_dir=tmp_path / "run", **kw)
     return await execute_plan(plan, connection=connection(sim, azurite.connection_string),
                               run_dir=tmp_path / "run", options=FAST_OPTIONS, **kw)
 
 
-async def test_abort_stops_what_runs(sim_factory: SimFactory, azurite: Azurite, tmp_path: Path) -> None:
+@pytest.fixture(params=["embedded", "temporal"])
+def mode(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Both execution modes (README "Production mode"): "embedded", or the Temporal server."""
+    if request.param == "embedded":
+        return "embedded"
+    return request.getfixturevalue("temporal_server")
+
+
+async def test_abort_stops_what_runs(sim_factory: SimFactory, azurite: Azurite, tmp_path: Path, mode) -> None:  # type: ignore[no-untyped-def]
     # One machine fails at once; the others would run for 1000 simulated seconds.
     fast_fail = ap.AgentRule(name="*-0001", overrides=(("failure_rate", 1.0), ("duration_s", SECONDS)))
     sim = await sim_factory(machines=8, profile=profile(fast_fail, long_s=1000.0))
     machines = sorted(machines_of(sim), key=lambda m: not m.name.endswith("-0001"))
+    # The agent counts timeouts in simulated seconds: nothing may time out before the abort
+    # reaches it (in production mode, other subscriptions' shards hear of it within ~1 s).
     plan = make_plan(machines, rollout=RolloutPolicy(max_failures="0", on_breach="abort",
-                                                    max_concurrency="8"))
-    record = await go(sim, tmp_path, azurite, plan)
+                                                    max_concurrency="8"), timeout_s=100_000)
+    record = await go(sim, tmp_path, azurite, plan, mode)
     assert record.status == "halted" and record.exit_code == 3
     counts = by_state(record)
     assert counts[JobState.FAILED] == 1 and counts[JobState.CANCELED] == 7, counts
-    assert sim.stats()["cancels"] == 7
+    assert sim.stats()["cancels"] == 7, sim.stats()
 
 
-async def test_continue_runs_everything_and_reports(sim_factory: SimFactory, azurite: Azurite, tmp_path: Path) -> None:
+async def test_continue_runs_everything_and_reports(sim_factory: SimFactory, azurite: Azurite, tmp_path: Path, mode) -> None:  # type: ignore[no-untyped-def]
     sim = await sim_factory(machines=6, profile=profile(fail_on("apply")))
     plan = make_plan(machines_of(sim), waves=[1, 5], steps=[("apply", "apply")],
                      rollout=RolloutPolicy(max_failures="0", on_breach="continue"))
-    record = await go(sim, tmp_path, azurite, plan)
+    record = await go(sim, tmp_path, azurite, plan, mode)
     assert record.exit_code == 1 and record.status == "failed"
     assert by_state(record) == {JobState.FAILED: 6}
 
@@ -97,12 +115,12 @@ async def test_breach_runs_rollback_on_machines_that_ran_and_rollback_failure_is
     assert rollback["0005"] == rollback["0006"] == JobState.SKIPPED  # never ran the change
 
 
-async def test_breach_in_last_wave(sim_factory: SimFactory, azurite: Azurite, tmp_path: Path) -> None:
+async def test_breach_in_last_wave(sim_factory: SimFactory, azurite: Azurite, tmp_path: Path, mode) -> None:  # type: ignore[no-untyped-def]
     breaks = ap.AgentRule(name="*-0006", overrides=(("failure_rate", 1.0),))
     sim = await sim_factory(machines=6, profile=profile(breaks))
     machines = sorted(machines_of(sim), key=lambda m: m.name[-4:])
     plan = make_plan(machines, waves=[1, 5], rollout=RolloutPolicy(max_failures="0"))
-    record = await go(sim, tmp_path, azurite, plan)
+    record = await go(sim, tmp_path, azurite, plan, mode)
     assert record.status == "halted" and record.exit_code == 3
     assert by_state(record)[JobState.FAILED] == 1
 
@@ -149,13 +167,13 @@ async def test_interactive_approver_says_no(sim_factory: SimFactory, azurite: Az
     assert asked == [1] and record.status == "awaiting_approval"
 
 
-async def test_verify_gate_stops_next_wave(sim_factory: SimFactory, azurite: Azurite, tmp_path: Path) -> None:
+async def test_verify_gate_stops_next_wave(sim_factory: SimFactory, azurite: Azurite, tmp_path: Path, mode) -> None:  # type: ignore[no-untyped-def]
     unhealthy = ap.AgentRule(name="*-0001", script=re.compile("health"), overrides=(("failure_rate", 1.0),))
     sim = await sim_factory(machines=4, profile=profile(unhealthy))
     machines = sorted(machines_of(sim), key=lambda m: m.name[-4:])
     plan = make_plan(machines, waves=[1, 3], steps=[("apply", "apply"), ("verify", "health check")],
                      rollout=RolloutPolicy(verify_step="verify"))
-    record = await go(sim, tmp_path, azurite, plan)
+    record = await go(sim, tmp_path, azurite, plan, mode)
     assert record.status == "halted"
     skipped = {r.machine.name[-4:] for r in record.results if r.state == JobState.SKIPPED}
     assert skipped == {"0002", "0003", "0004"}
