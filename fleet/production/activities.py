@@ -37,8 +37,12 @@ class _Hooks:
     def heartbeat(self, details: dict[str, Any]) -> None:
         activity.heartbeat(details)
 
-    def worker_shutdown(self) -> bool:
-        return activity.is_worker_shutdown()
+    def run_canceled(self) -> bool:
+        """Only the workflow's cancel request cancels the run; a heartbeat timeout or this
+        worker's shutdown leaves the commands running for the next attempt to adopt."""
+        details = activity.cancellation_details()
+        return bool(details is not None and details.cancel_requested and not details.timed_out
+                    and not activity.is_worker_shutdown())
 
     async def halt_reason(self) -> str | None:
         handle = activity.client().get_workflow_handle(self._run_id)

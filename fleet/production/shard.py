@@ -47,8 +47,9 @@ class ShardHooks(Protocol):
 
     def heartbeat(self, details: dict[str, Any]) -> None: ...
 
-    def worker_shutdown(self) -> bool:
-        """True when a cancellation comes from this worker stopping, not from the run."""
+    def run_canceled(self) -> bool:
+        """True when a cancellation is the run's (``fleet cancel``), not this attempt's end
+        (its worker stopping, or its heartbeat timed out: another attempt takes over)."""
         ...
 
     async def halt_reason(self) -> str | None:
@@ -91,15 +92,20 @@ class ShardRun:
         done = await self._store.get(shard_blob(self._inp.shard.shard_id))
         if done is not None:  # this shard finished before (a duplicate task): never rerun it
             return ShardSummary(**json.loads(done)["summary"])
-        await self._seed()
+        beat = asyncio.ensure_future(self._heartbeat_loop())
+        try:
+            await self._seed()
+        finally:
+            beat.cancel()
         record_task = asyncio.ensure_future(self._execute())
         control = asyncio.ensure_future(self._control_loop())
         try:
             record = await asyncio.shield(record_task)
         except asyncio.CancelledError:
-            if self._hooks.worker_shutdown():
-                # Not the run's cancellation: this worker is going away. Launch nothing new,
-                # leave what runs running; the retried attempt adopts it (GET first).
+            if not self._hooks.run_canceled():
+                # Not the run's cancellation: this attempt ends (worker stopping, heartbeat
+                # lost). Launch nothing new, leave what runs running; the next attempt adopts
+                # it (GET first).
                 if self._rollout is not None:
                     self._rollout.stop("interrupted")
                 with contextlib.suppress(Exception):
@@ -130,11 +136,15 @@ class ShardRun:
         try:
             journal.add_jobs([(j.machine, j.step, j.step_index, j.wave, j.rollback,
                                j.run_command_name, request_sha256(j)) for j in plan.jobs])
-            rows = []
-            for name in await self._store.names(self._rows_prefix):
-                data = await self._store.get(name)
-                if data is not None:
-                    rows.append(json.loads(data))
+            gate = asyncio.Semaphore(16)
+
+            async def read(name: str) -> Any:
+                async with gate:
+                    data = await self._store.get(name)
+                    return json.loads(data) if data is not None else None
+
+            found = await asyncio.gather(*(read(n) for n in await self._store.names(self._rows_prefix)))
+            rows = [row for row in found if row is not None]
             finished = restore_rows(journal, rows, detail="finished by an earlier attempt of this shard")
             if self._hooks.attempt > 1:
                 unsure = [j for j in plan.jobs if job_key(j.machine, j.step) not in finished]
@@ -206,6 +216,11 @@ class ShardRun:
         states = list(rollout.outcome.machine_states.values())
         return (sum(1 for s in states if rollout.counts_as_failure(s)),
                 sum(1 for s in states if s == JobState.UNREACHABLE))
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            self._hooks.heartbeat({"finished": self._durable, "phase": "restoring"})
+            await asyncio.sleep(CONTROL_EVERY_S)
 
     async def _make_durable(self, row: JobRow) -> None:
         name = self._rows_prefix + hashlib.sha256(row.job_key.encode()).hexdigest()[:32] + ".json"

@@ -48,7 +48,7 @@ def env_for(endpoint: str, storage: str, address: str, time_scale: str = TIME_SC
             **extra: str) -> dict[str, str]:
     return {**os.environ, "FLEET_ARM_ENDPOINT": endpoint, "FLEET_CREDENTIAL": "dev",
             "FLEET_STORAGE_CONNECTION_STRING": storage, "FLEET_TIME_SCALE": time_scale,
-            "FLEET_TEMPORAL": address, "FLEET_TEMPORAL_HEARTBEAT_TIMEOUT": "8", **extra}
+            "FLEET_TEMPORAL": address, "FLEET_TEMPORAL_HEARTBEAT_TIMEOUT": "15", **extra}
 
 
 def fleet(args: list[str], env: dict[str, str], cwd: Path, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
