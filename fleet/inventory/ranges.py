@@ -72,6 +72,8 @@ def _expand(text: str, out: list[str], error: Callable[[str], InventoryError]) -
             low, high = int(begin), int(end)
         except ValueError:
             raise error(f"host range [{body}] must be numbers or single letters") from None
+        if low > high:  # Ansible expands it to no host at all; fleet refuses it
+            raise error(f"host range [{body}] must have begin <= end")
         if (high - low) // step + 1 > MAX_EXPANSION:
             raise error(f"host range [{body}] is too large (at most {MAX_EXPANSION:,} names)")
         items = [str(n).zfill(width) for n in range(low, high + 1, step)]

@@ -83,12 +83,41 @@ class InventorySpec:
             root["children"] = all_children
         return {"all": root, **top}
 
-    def write(self, folder: Path) -> Path:
-        path = folder / "inventory.yaml"
-        path.write_text(yaml.safe_dump(self.document(), sort_keys=False), encoding="utf-8")
+    def ini(self) -> str:
+        """The same inventory in Ansible's INI format (sections in group order)."""
+        lines = ["[all:vars]", *(f"{k}={v}" for k, v in {**COORDS, **self.all_vars}.items())]
+        if self.all_hosts:
+            lines.append("[all]")
+            lines += [_ini_host(h, v) for h, v in self.all_hosts]
+        if self.ungrouped_hosts:
+            lines.append("[ungrouped]")
+            lines += self.ungrouped_hosts
+        later: list[str] = []  # some :children sections after every group is defined
+        for group in self.groups:
+            for key in group.order:
+                if key == "hosts":
+                    lines.append(f"[{group.name}]")
+                    lines += [_ini_host(h, v) for h, v in group.hosts]
+                elif key == "vars" and group.vars:
+                    lines.append(f"[{group.name}:vars]")
+                    lines += [f"{k}={v}" for k, v in group.vars.items()]
+            children = [g.name for g in self.groups if group.name in g.parents]
+            if children:
+                section = [f"[{group.name}:children]", *children]
+                (later if group.top_level else lines).extend(section)
+        return "\n".join([*lines, *later]) + "\n"
+
+    def write(self, folder: Path, *, ini: bool = False) -> Path:
+        path = folder / ("inventory.ini" if ini else "inventory.yaml")
+        text = self.ini() if ini else yaml.safe_dump(self.document(), sort_keys=False)
+        path.write_text(text, encoding="utf-8")
         for kind, name, layout in self.vars_files:
             _write_vars(folder / kind, name, layout)
         return path
+
+
+def _ini_host(host: str, values: dict[str, Any]) -> str:
+    return " ".join([host, *(f"{k}={v}" for k, v in values.items())])
 
 
 def _write_vars(folder: Path, name: str, layout: str) -> None:

@@ -77,7 +77,7 @@ class AnsibleInventory:
         values = self.variables.get_vars(host=self.manager.get_host(host),
                                          include_hostvars=False, stage="all")
         return {k: plainify(v) for k, v in values.items()
-                if k not in _MAGIC and not k.startswith("ansible_")}
+                if k not in _MAGIC and (k == "ansible_port" or not k.startswith("ansible_"))}
 
     def groups_of(self, host: str) -> set[str]:
         """The host's groups, without ``all`` (as fleet's Host.groups)."""

@@ -58,11 +58,12 @@ def _deterministic(inv: Inventory, group: str) -> bool:
     return True
 
 
-def compare(spec: InventorySpec, chosen: list[str], folder: Path) -> None:
-    path = spec.write(folder)
+def compare(spec: InventorySpec, chosen: list[str], folder: Path, *, ini: bool = False
+            ) -> None:
+    path = spec.write(folder, ini=ini)
     inv = load_inventory(path)
     oracle = AnsibleInventory(path)
-    assert [h.name for h in inv.hosts] == oracle.hosts, spec.document()
+    assert [h.name for h in inv.hosts] == oracle.hosts, path.read_text()
     for host in inv.hosts:
         assert set(host.groups) == oracle.groups_of(host.name), host.name
         assert dict(host.vars) == oracle.vars(host.name), (host.name, spec)
@@ -112,3 +113,12 @@ def test_fleet_reads_inventories_as_ansible_core_does(data: st.DataObject) -> No
         parse_pattern(pattern)
     with tempfile.TemporaryDirectory(prefix="fleet-oracle-") as folder:
         compare(spec, chosen, Path(folder))
+
+
+@settings(_SETTINGS, max_examples=EXAMPLES // 2)
+@given(st.data())
+def test_fleet_reads_ini_inventories_as_ansible_core_does(data: st.DataObject) -> None:
+    spec = data.draw(inventories())
+    chosen = data.draw(st.lists(patterns(spec), min_size=1, max_size=PATTERNS_PER_INVENTORY // 2))
+    with tempfile.TemporaryDirectory(prefix="fleet-oracle-ini-") as folder:
+        compare(spec, chosen, Path(folder), ini=True)
