@@ -17,6 +17,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from fleet.engine.amounts import resolve_amount
@@ -123,7 +124,10 @@ class RolloutWorkflow:
                     await workflow.sleep(timedelta(seconds=inp.pause_s * inp.time_scale))
                 if workflow.info().get_current_history_length() > HISTORY_SOFT_LIMIT:
                     workflow.continue_as_new(self._carry(inp, position + 1))
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ActivityError) as error:
+            # `fleet cancel`: the shards were told (each deleted its in-flight commands).
+            if not is_cancelled_exception(error):
+                raise
             self._stopped = "canceled"
             self._awaiting = None
         self._current_wave = None
@@ -162,7 +166,7 @@ class RolloutWorkflow:
 
         try:
             await asyncio.gather(*(lane(s) for s in lanes.values()))
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ActivityError):
             self._wave_states[key] = "stopped"
             raise
         if self._halted():
