@@ -4,7 +4,9 @@ Top: the verdict, a score and the checks table (severity, pass rate, failing mac
 rationale), so the worst checks are on the first screen. Then drift since the previous sweep,
 identical changes grouped (one line for "64 machines: pass -> fail", the names folded away).
 Then the matrix, drawn by the page from data embedded once as JSON: filterable by machine,
-check and status, sticky header row and machine column, scrolling inside its own box, paged.
+check and status, machines with identical results grouped into one row (on from
+``GROUP_FROM`` machines), sticky header row and machine column, scrolling inside its own box,
+paged.
 
 Built from Jinja templates (``templates/compliance.*``) with autoescape and the hashed CSP of
 ``fleet.report.page``; machine names and check output are untrusted and only ever become text.
@@ -21,7 +23,7 @@ from fleet.sweep.drift import Change, Drift
 from fleet.sweep.matrix import CheckInfo, MachineRow, Matrix
 from fleet.sweep.model import SEVERITIES, Status
 
-__all__ = ["STATUS_CODES", "render_html"]
+__all__ = ["GROUP_FROM", "STATUS_CODES", "render_html"]
 
 # Cell statuses as the page's data encodes them (index in this tuple).
 STATUS_CODES: tuple[Status, ...] = (Status.PASS, Status.FAIL, Status.ERROR, Status.UNKNOWN, Status.NA)
@@ -29,6 +31,8 @@ _CODE = {status: index for index, status in enumerate(STATUS_CODES)}
 # Sweep exit codes (fleet.engine.sweep) -> the verdict shown; the engine sits above this layer.
 _VERDICTS = {0: "compliant", 5: "non-compliant", 6: "new drift", 7: "unable to assess",
              130: "interrupted"}
+# The matrix opens with identical machines grouped from this many machines on.
+GROUP_FROM = 20
 _SEVERITY_RANK = {name: -i for i, name in enumerate(SEVERITIES)}  # critical first
 
 
@@ -192,4 +196,6 @@ def render_html(matrix: Matrix, drift: Drift | None, exit_code: int | None = Non
         drift_sections=_drift_sections(drift) if drift is not None else [],
         drift_lists=_lists(drift) if drift is not None else [],
         data=matrix_data(matrix, checks),
+        # Grouping identical machines pays off on a fleet, not on a handful of machines.
+        group_default=machines > GROUP_FROM,
     )

@@ -80,6 +80,25 @@ def test_compliance_page_of_real_sweeps(
                           "c.dispatchEvent(new Event('change'));")
     browser.wait_for("return document.querySelectorAll('#matrix tbody tr').length === arguments[0]",
                      machines)
+    # Machines with identical results in every check: one row each, "N machines", expandable.
+    patterns = {tuple(c.status for c in row.cells) for row in outcome.matrix.machines}
+    driver.find_element("id", "group").click()
+    browser.wait_for("return document.querySelectorAll('#matrix tbody tr').length === arguments[0]",
+                     len(patterns))
+    assert f"{machines} machines in {len(patterns)} rows" in driver.find_element("id", "count").text
+    toggle = driver.find_element("css selector", "#matrix tr.group button.link")
+    size = int(toggle.text.split()[1])
+    toggle.click()
+    browser.wait_for("return document.querySelectorAll('#matrix tbody tr.member').length === arguments[0]",
+                     size)
+    driver.find_element("css selector", "#matrix tr.group td.cell.fail").click()
+    shown = browser.wait_for(
+        "var d = document.getElementById('cell-detail'); return !d.hidden && d.textContent")
+    assert f"{size} machines" in shown
+    browser.screenshot(artifacts / "compliance-grouped.png")
+    driver.find_element("id", "group").click()
+    browser.wait_for("return document.querySelectorAll('#matrix tbody tr').length === arguments[0]",
+                     machines)
     # The header row and the machine column stay in view when the matrix box scrolls (a short
     # box, as a long fleet would make it).
     driver.execute_script("var b = document.querySelector('.matrix-box'); b.style.maxHeight = '160px';"

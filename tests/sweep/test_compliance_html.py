@@ -45,6 +45,7 @@ def test_checks_and_score_lead_and_identical_drift_is_one_line() -> None:
     assert page.index('id="score"') < page.index('id="checks"') < page.index('id="drift"')
     assert page.index('id="drift"') < page.index('id="matrix"')
     assert 'id="verdict">new drift<' in page
+    assert '<input type="checkbox" id="group" checked>' in page  # 65 machines: grouped at first
     drift = page[page.index('id="drift"') : page.index('id="matrix-title"')]
     assert drift.count("<li>") == 1 and "<b>64 machines</b>" in drift
     assert "web-00, web-01" in drift and "Machines appeared (1)" in drift

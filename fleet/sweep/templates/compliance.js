@@ -105,23 +105,99 @@
     });
     return tr;
   }
+  // Machines with the same result in every check read as one row: "48 machines".
+  var groupBox = document.getElementById("group"), expanded = {};
+  function pattern(row) {
+    var key = [];
+    for (var c = 0; c < checks.length; c++) { key.push(row[4][c * 3]); }
+    return key.join(",");
+  }
+  function groupsOf(picked) {
+    var byKey = {}, out = [];
+    picked.forEach(function (row) {
+      var key = pattern(row);
+      if (!byKey[key]) { byKey[key] = {key: key, rows: []}; out.push(byKey[key]); }
+      byKey[key].rows.push(row);
+    });
+    return out;
+  }
+  function groupDetail(group, col, td) {
+    if (selected) { selected.classList.remove("selected"); }
+    selected = td;
+    td.classList.add("selected");
+    var c = checks[col], seen = {}, order = [];
+    group.rows.forEach(function (row) {
+      var text = [str(row[4][col * 3 + 1]), str(row[4][col * 3 + 2])].filter(Boolean).join(" — ");
+      if (!(text in seen)) { seen[text] = 0; order.push(text); }
+      seen[text] += 1;
+    });
+    order.sort(function (a, b) { return seen[b] - seen[a]; });
+    detail.textContent = "";
+    var title = el("p");
+    title.appendChild(el("b", null, group.rows.length + " machines"));
+    title.appendChild(document.createTextNode(" · " + c.id + " (" + c.title + "): "));
+    var s = status(group.rows[0], col);
+    title.appendChild(el("span", "badge s-" + CSS[s], s));
+    detail.appendChild(title);
+    order.slice(0, 5).forEach(function (text) {
+      if (text) { detail.appendChild(el("pre", "value", seen[text] + " × " + text)); }
+    });
+    if (order.length > 5) { detail.appendChild(el("p", "muted", (order.length - 5) + " other details")); }
+    detail.hidden = false;
+  }
+  function groupNode(group) {
+    var first = group.rows[0], tr = el("tr", "group"), name = el("td", "machine");
+    var open = !!expanded[group.key];
+    var toggle = el("button", "link", (open ? "▾ " : "▸ ") + group.rows.length + " machines");
+    toggle.type = "button";
+    toggle.addEventListener("click", function () { expanded[group.key] = !open; draw(); });
+    name.appendChild(toggle);
+    var names = group.rows.slice(0, 2).map(function (r) { return r[0]; }).join(", ");
+    name.appendChild(el("span", "muted", " " + names + (group.rows.length > 2 ? ", …" : "")));
+    tr.appendChild(name);
+    var oses = [];
+    group.rows.forEach(function (r) { if (oses.indexOf(str(r[1])) < 0) { oses.push(str(r[1])); } });
+    tr.appendChild(el("td", null, oses.join(", ")));
+    tr.appendChild(el("td", "num", first[2] === null ? "-" : Math.round(first[2] * 100) + "%"));
+    checks.forEach(function (c, col) {
+      var s = status(first, col), td = el("td", "cell " + CSS[s], s);
+      td.addEventListener("click", function () { groupDetail(group, col, td); });
+      tr.appendChild(td);
+    });
+    return tr;
+  }
   function draw() {
-    var picked = rows.filter(matches);
-    var pages = Math.max(1, Math.ceil(picked.length / PAGE));
+    var picked = rows.filter(matches), grouping = groupBox.checked;
+    var units = grouping ? groupsOf(picked) : picked;
+    var pages = Math.max(1, Math.ceil(units.length / PAGE));
     page = Math.min(Math.max(page, 0), pages - 1);
-    var first = page * PAGE, shown = picked.slice(first, first + PAGE);
+    var first = page * PAGE, shown = units.slice(first, first + PAGE);
     var fragment = document.createDocumentFragment();
-    shown.forEach(function (row) { fragment.appendChild(rowNode(row)); });
+    shown.forEach(function (unit) {
+      if (!grouping) { fragment.appendChild(rowNode(unit)); return; }
+      if (unit.rows.length === 1) { fragment.appendChild(rowNode(unit.rows[0])); return; }
+      fragment.appendChild(groupNode(unit));
+      if (expanded[unit.key]) {
+        unit.rows.slice(0, 500).forEach(function (row) {
+          var tr = rowNode(row);
+          tr.className = "member";
+          fragment.appendChild(tr);
+        });
+      }
+    });
     body.textContent = "";
     body.appendChild(fragment);
     selected = null;
-    count.textContent = picked.length ?
-      "machines " + (first + 1) + "–" + (first + shown.length) + " of " + picked.length +
-        (picked.length !== rows.length ? " (" + rows.length + " in all)" : "") :
-      "no machine matches (" + rows.length + " in all)";
+    var what = grouping ? "rows" : "machines";
+    var all = picked.length !== rows.length ? " (" + rows.length + " in all)" : "";
+    count.textContent = !picked.length ? "no machine matches (" + rows.length + " in all)" :
+      (grouping ? picked.length + " machines in " + units.length + " rows of identical results" + all +
+        (pages > 1 ? "; rows " + (first + 1) + "–" + (first + shown.length) : "") :
+        what + " " + (first + 1) + "–" + (first + shown.length) + " of " + picked.length + all);
     prev.disabled = page === 0;
     next.disabled = page >= pages - 1;
   }
+  groupBox.addEventListener("change", function () { page = 0; draw(); });
   filterBox.addEventListener("input", function () { page = 0; draw(); });
   checkBox.addEventListener("change", function () { page = 0; draw(); });
   statusBox.addEventListener("change", function () { page = 0; draw(); });
