@@ -9,18 +9,21 @@ can be verified, and identical outputs group together), ``truncated`` says bytes
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import hashlib
 import os
 from collections.abc import AsyncIterable
 from pathlib import Path
 
 from fleet.blobs.decode import decode_output, excerpt_of
+from fleet.redact import SecretMask
 from fleet.types import CaptureSource, StreamCapture
 
 __all__ = [
     "INSTANCE_VIEW_LIMIT_BYTES",
     "capture_from_text",
     "display_path",
+    "mask_kept_output",
     "write_capped",
 ]
 
@@ -119,3 +122,24 @@ def capture_from_text(
         truncated=len(data) >= INSTANCE_VIEW_LIMIT_BYTES,
         excerpt=excerpt_of(text),
     )
+
+
+def mask_kept_output(capture: StreamCapture, run_dir: Path,
+                     mask: SecretMask) -> tuple[StreamCapture, bytes | None]:
+    """The kept output file with every secret ``mask`` knows (and every token-shaped string)
+    masked in place, so ``output/`` is as clean as the reports; the capture's hash and excerpt
+    describe the masked bytes. Returns the capture and the kept bytes (None: no file)."""
+    if capture.source == "none" or not capture.path:
+        return capture, None
+    path = run_dir / capture.path
+    data = path.read_bytes()
+    masked = mask.mask_bytes(data)
+    if masked == data:
+        return capture, data
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(masked)
+    os.replace(tmp, path)
+    window = masked[-_EXCERPT_WINDOW:]
+    excerpt = _excerpt_from(masked[:4], window, len(masked) - len(window))
+    return dataclasses.replace(capture, sha256=hashlib.sha256(masked).hexdigest(),
+                               excerpt=excerpt), masked

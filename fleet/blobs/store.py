@@ -38,11 +38,8 @@ from fleet.blobs.sas import (
 from fleet.errors import StorageError, UsageError
 from fleet.types import StreamCapture
 
-__all__ = ["LARGE_SCRIPT_THRESHOLD_BYTES", "RunStorage", "container_name"]
+__all__ = ["RunStorage", "container_name"]
 
-# A script bigger than this goes as a scriptUri blob instead of inline: ARM echoes the inline
-# script in every GET of the run command, so each poll of each machine would carry it again.
-LARGE_SCRIPT_THRESHOLD_BYTES = 64 * 1024
 # Small download requests: many machines download at once, and the SDK would otherwise
 # buffer up to 32 MiB per first request.
 _SINGLE_GET_BYTES = 4 * 1024 * 1024

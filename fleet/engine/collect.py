@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from fleet.blobs import capture_from_text, decode_output
+from fleet.blobs import capture_from_text, decode_output, mask_kept_output
 from fleet.clock import Clock
 from fleet.engine.options import CollectPolicy
 from fleet.errors import FleetError
 from fleet.plan.model import Job
+from fleet.redact import SecretMask
 from fleet.types import StreamCapture
 
 __all__ = [
@@ -81,7 +82,9 @@ class OutputCollector:
         clock: Clock,
         max_output_bytes: int,
         policy: CollectPolicy = CollectPolicy(),  # noqa: B008 - frozen value
+        mask: SecretMask | None = None,
     ) -> None:
+        self._mask = mask if mask is not None else SecretMask()
         self._storage = storage
         self._run_dir = run_dir
         self._clock = clock
@@ -118,9 +121,11 @@ class OutputCollector:
             out = capture_from_text(view_out, out_path, relative_to=self._run_dir)
             err = capture_from_text(view_err, err_path, relative_to=self._run_dir)
             note = "no storage: only the last 4 KB of output (instanceView)"
-        out_bytes = self._kept_bytes(out)  # read once: grouping digest and output patterns
+        # Secrets masked in the kept files themselves, read once: digest and output patterns.
+        out, out_bytes = mask_kept_output(out, self._run_dir, self._mask)
+        err, err_bytes = mask_kept_output(err, self._run_dir, self._mask)
         out = self._with_group_digest(out, out_bytes, job)
-        err = self._with_group_digest(err, self._kept_bytes(err), job)
+        err = self._with_group_digest(err, err_bytes, job)
         text = None
         if out_bytes is not None and (job.success.output_must_match or job.success.output_must_not_match):
             text = decode_output(out_bytes)
@@ -153,11 +158,6 @@ class OutputCollector:
         if view_text:
             return capture_from_text(view_text, dest, relative_to=self._run_dir)
         return capture
-
-    def _kept_bytes(self, capture: StreamCapture) -> bytes | None:
-        if capture.source == "none" or not capture.path:
-            return None
-        return (self._run_dir / capture.path).read_bytes()
 
     @staticmethod
     def _with_group_digest(capture: StreamCapture, data: bytes | None, job: Job) -> StreamCapture:

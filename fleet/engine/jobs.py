@@ -25,6 +25,7 @@ from fleet.errors import FleetError, RunStoppedError
 from fleet.failpoints import Failpoints
 from fleet.journal import JobRow, Journal, job_key, utc_now
 from fleet.plan.model import Job
+from fleet.redact import SecretMask
 from fleet.types import JobState, SecretRef
 
 if TYPE_CHECKING:
@@ -74,9 +75,11 @@ class JobRunner:
         self._emit = emit
         self._resolve = resolve_secret
         self._output_dirs = output_dirs
+        # Every secret value resolved in this run: masked in outputs, excerpts and reasons.
+        self._mask = SecretMask()
         self._collector = OutputCollector(
             storage=storage, run_dir=run_dir, clock=clock,
-            max_output_bytes=options.max_output_bytes, policy=options.collect,
+            max_output_bytes=options.max_output_bytes, policy=options.collect, mask=self._mask,
         )
 
     # -- public ----------------------------------------------------------------------------
@@ -203,11 +206,26 @@ class JobRunner:
             props["source"] = {"script": job.script_upload}
         if job.protected_parameters:
             props["protectedParameters"] = [
-                {"name": name, "value": self._resolve(ref)} for name, ref in job.protected_parameters
+                {"name": name, "value": self._secret(ref)} for name, ref in job.protected_parameters
             ]
         if job.run_as_password is not None:
-            props["runAsPassword"] = self._resolve(job.run_as_password)
+            props["runAsPassword"] = self._secret(job.run_as_password)
         return body
+
+    def _secret(self, ref: SecretRef) -> str:
+        value = self._resolve(ref)
+        self._mask.add(value)
+        return value
+
+    def _learn_secrets(self, job: Job) -> None:
+        """Know this job's secrets before reading its output, also when it was sent by an
+        earlier process (resume): a secret that cannot be resolved now is simply not added."""
+        refs = [ref for _, ref in job.protected_parameters]
+        if job.run_as_password is not None:
+            refs.append(job.run_as_password)
+        for ref in refs:
+            with contextlib.suppress(FleetError):
+                self._mask.add(self._resolve(ref))
 
     async def _finish(self, job: Job, outcome: PollOutcome) -> JobState:
         if not outcome.terminal and not outcome.vanished:
@@ -247,7 +265,8 @@ class JobRunner:
             await self._delete(job)
             collected = await self._collect(job, view)
             notes = "; ".join(r for r in (reason, collected.note) if r)
-            self._journal.update_job(self._key(job), reason=notes, output=collected.output,
+            self._journal.update_job(self._key(job), reason=self._mask.mask_text(notes),
+                                     output=collected.output,
                                      error=collected.error)
             return state
         assert view is not None  # a terminal outcome always carries the view that said so
@@ -294,6 +313,7 @@ class JobRunner:
 
     async def _collect_into_run_folder(self, job: Job, view: RunCommandView | None) -> Collected:
         folder = self._run_dir / "output" / self._output_dirs[job.machine.key]
+        self._learn_secrets(job)
         return await self._collector.collect(job, view, folder)
 
     async def cleanup(self, job: Job) -> None:
@@ -329,5 +349,9 @@ class JobRunner:
         return job_key(job.machine, job.step, job.rollback)
 
     def _transition(self, job: Job, state: JobState, detail: str | None, **fields: Any) -> None:
+        if detail is not None:
+            detail = self._mask.mask_text(detail)
+        if isinstance(fields.get("reason"), str):
+            fields["reason"] = self._mask.mask_text(fields["reason"])
         self._journal.transition(self._key(job), state, detail, **fields)
         self._emit(JobEvent(job.machine.name, job.step, state, job.wave, detail, job.rollback))

@@ -22,6 +22,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from fleet.redact import mask_tokens
 from fleet.sweep.model import RAW_STATES, RawResult
 from fleet.types import one_of
 
@@ -68,9 +69,11 @@ def _decode(field: str) -> str | None:
     if field == "-":
         return ""
     try:
-        return base64.b64decode(field, validate=True).decode("utf-8", errors="replace")
+        text = base64.b64decode(field, validate=True).decode("utf-8", errors="replace")
     except (binascii.Error, ValueError):
         return None
+    # The engine masked the run's secrets in the raw output; token shapes hide in base64.
+    return mask_tokens(text)
 
 
 def parse_output(text: str, nonce: str, check_ids: Sequence[str]) -> ParsedOutput:
