@@ -103,3 +103,48 @@ def test_worker_sigkilled_mid_wave_run_completes_exactly_once(
     differ = {k: (comparable(embedded_rows[k]), comparable(temporal_rows[k]))
               for k in embedded_rows if comparable(embedded_rows[k]) != comparable(temporal_rows[k])}
     assert not differ, list(differ.items())[:3]
+
+
+def test_temporal_server_restarted_mid_run_completes_nothing_twice(
+    tmp_path: Path, azurite: Azurite
+) -> None:
+    from fleet.production.devserver import free_port
+    from tests.fixtures.temporal import start_server
+
+    port = free_port()
+    db = tmp_path / "temporal.sqlite"
+    server = start_server(tmp_path, port=port, db=db)
+    (tmp_path / "playbook.yaml").write_text(PLAYBOOK.replace("max_concurrency: 40", "max_concurrency: 10"))
+    worker: Worker | None = None
+    try:
+        with simulator(tmp_path, 90, seed=12, profile=PROFILE) as (endpoint, inventory):
+            env = env_for(endpoint, azurite.connection_string, server.address)
+            worker = Worker(env, tmp_path / "w", tmp_path / "w.log")
+            worker.wait_ready()
+            submitted = fleet(["run", "playbook.yaml", "-i", str(inventory), "--yes", "--run-id",
+                               "restart", "--detach"], env, tmp_path)
+            assert submitted.returncode == 0, submitted.stderr[-3000:]
+            wait_for(lambda: sim_stats(endpoint)["executions_total"] >= 35, 180,
+                     lambda: f"no progress: {worker.log.read_text()[-2000:]}" if worker else "")
+            before = sim_stats(endpoint)["executions_total"]
+            server.stop()  # the whole Temporal server goes away mid-wave...
+            server = start_server(tmp_path, port=port, db=db)  # ...and comes back, same SQLite file
+            run_dir = tmp_path / "runs" / "restart"
+
+            def finished() -> bool:
+                return fleet(["report", "restart", "--out", str(run_dir)], env, tmp_path).returncode == 0
+
+            wait_for(finished, 300, lambda: f"never finished: {worker.log.read_text()[-3000:]}" if worker else "")
+            stats = sim_stats(endpoint)
+        assert before < 80  # it was stopped while most of wave 2 had yet to run
+        executions = {k.lower(): v for k, v in stats["executions"].items()}
+        assert executions and all(v == 1 for v in executions.values()), {
+            k: v for k, v in executions.items() if v != 1}
+        rows = rows_of(run_dir)
+        assert len(rows) == 90
+        assert sum(r["state"] == "succeeded" for r in rows.values()) == stats["executions_total"]
+        assert all(r["state"] in ("succeeded", "unreachable") for r in rows.values())
+    finally:
+        if worker is not None:
+            worker.stop()
+        server.stop()
