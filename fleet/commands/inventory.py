@@ -87,6 +87,10 @@ def source_options(fn: Any) -> Any:
                      help="Ask Azure even when the cached listing is fresh."),
         click.option("--no-cache", "no_cache", is_flag=True,
                      help="Neither read nor write the cache."),
+        click.option("--defaults", "defaults", envvar="FLEET_DEFAULTS", default=None,
+                     type=click.Path(path_type=Path, dir_okay=False),
+                     help="YAML file with the Azure keys an Ansible inventory lacks "
+                     "(subscription_id, resource_group, location, os_type)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -158,8 +162,10 @@ class SourceOptions:
 async def load_for_command(path: Path | None, options: SourceOptions) -> Any:
     """The inventory a command works on: the file, its sources, the command line's sources."""
     from fleet.inventory import load_inventory_with_sources
+    from fleet.inventory.defaults import load_defaults
 
     kw = options.kw
+    defaults_path = kw.get("defaults")
     return await load_inventory_with_sources(
         path,
         connection=options.connection(),
@@ -167,13 +173,14 @@ async def load_for_command(path: Path | None, options: SourceOptions) -> Any:
         extra_sources=options.specs(),
         refresh=bool(kw.get("refresh")),
         use_cache=not kw.get("no_cache"),
+        defaults=load_defaults(Path(defaults_path)) if defaults_path else None,
     )
 
 
 @click.command("inventory")
 @click.option("-i", "--inventory", "inventory_path", default=None,
               type=click.Path(path_type=Path, dir_okay=False),
-              help="Inventory YAML file (optional with --source or --query).")
+              help="Inventory file: Ansible YAML, INI, or ansible-inventory --list JSON (optional with --source or --query).")
 @click.option("-l", "--limit", default=None,
               help="Pattern: names, globs, groups, a:b, a:&b, a:!b, tag:k=v (default: all).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",

@@ -19,7 +19,7 @@ __all__ = ["plan"]
 @click.argument("playbook", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("-i", "--inventory", "inventory_path", default=None,
               type=click.Path(path_type=Path, dir_okay=False),
-              help="Inventory YAML file (optional with --source or --query).")
+              help="Inventory file: Ansible YAML, INI, or ansible-inventory --list JSON (optional with --source or --query).")
 @click.option("-l", "--limit", default=None, help="Further narrow the playbook's hosts "
               "(pattern: names, globs, groups, a:b, a:&b, a:!b, tag:k=v).")
 @click.option("-e", "--extra-vars", "extra_vars", multiple=True,

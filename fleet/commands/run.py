@@ -48,7 +48,7 @@ def make_connection(kw: dict[str, Any]) -> Connection:
 @click.command()
 @click.argument("playbook", type=click.Path(dir_okay=False))
 @click.option("-i", "--inventory", "inventory_path", type=click.Path(dir_okay=False),
-              help="Inventory file (YAML); optional with --source or --query.")
+              help="Inventory file: Ansible YAML, INI, or ansible-inventory --list JSON; optional with --source or --query.")
 @click.option("-l", "--limit", help="Only machines matching this pattern (Ansible syntax, tag:k=v).")
 @click.option("-e", "--extra-vars", multiple=True, help="key=value, JSON, or @file.yaml (repeatable).")
 @click.option("--run-id", help="Run id (default: time-based). Names the run folder.")
@@ -151,6 +151,8 @@ def _plan(kw: dict[str, Any]) -> tuple[Any, dict[str, str]]:
     )
     sources = {k: kw.get(k) for k in ("source_kind", "subscriptions", "resource_groups", "query",
                                        "cache_dir")}
+    if kw.get("defaults"):  # resume rebuilds the plan with the same defaults file
+        sources["defaults"] = str(Path(kw["defaults"]).resolve())
     inputs = {
         "playbook": str(playbook_path.resolve()),
         "inventory": str(inventory_path.resolve()) if inventory_path else "",

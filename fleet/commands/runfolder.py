@@ -86,8 +86,9 @@ def rebuild_plan(meta: dict[str, str], connection: Connection) -> Any:
         sources = json.loads(meta.get("input_sources") or "{}")
     except (KeyError, ValueError) as error:
         raise RunFolderError(f"the journal does not record how the run was started ({error})") from error
-    if sources.get("cache_dir"):
-        sources["cache_dir"] = Path(sources["cache_dir"])
+    for key in ("cache_dir", "defaults"):
+        if sources.get(key):
+            sources[key] = Path(sources[key])
     kw = {
         **sources,
         "arm_endpoint": connection.arm_endpoint,

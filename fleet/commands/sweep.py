@@ -49,7 +49,10 @@ def sweep() -> None:
 @sweep.command("run", epilog=EXIT_HELP)
 @click.argument("playbook", type=click.Path(dir_okay=False))
 @click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(dir_okay=False),
-              help="Inventory file (YAML).")
+              help="Inventory file: Ansible YAML, INI, or ansible-inventory --list JSON.")
+@click.option("--defaults", "defaults", envvar="FLEET_DEFAULTS", default=None,
+              type=click.Path(dir_okay=False),
+              help="YAML file with the Azure keys an Ansible inventory lacks.")
 @click.option("-l", "--limit", help="Only machines matching this pattern (Ansible syntax, tag:k=v).")
 @click.option("-e", "--extra-vars", multiple=True, help="key=value, JSON, or @file.yaml (repeatable).")
 @click.option("--history", type=click.Path(file_okay=False),
@@ -80,13 +83,15 @@ def _plan(kw: dict[str, Any]) -> Any:
     from datetime import UTC, datetime
 
     from fleet.inventory import load_inventory
+    from fleet.inventory.defaults import load_defaults
     from fleet.plan.build import new_run_id
     from fleet.plan.extravars import parse_extra_vars
     from fleet.plan.sweep import build_sweep
 
     return build_sweep(
         playbook_path=Path(kw["playbook"]),
-        inventory=load_inventory(Path(kw["inventory_path"])),
+        inventory=load_inventory(Path(kw["inventory_path"]), defaults=load_defaults(
+            Path(kw["defaults"])) if kw.get("defaults") else None),
         limit=expand_limit(kw["limit"]),
         extra_vars=parse_extra_vars(kw["extra_vars"]),
         run_id=kw["run_id"] or new_run_id(datetime.now(UTC)),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.errors import InventoryError
+from fleet.inventory.defaults import Defaults
 from fleet.inventory.drafts import RESERVED_VARS, VAR_NAME, Drafts, plain
 from fleet.inventory.model import Inventory
 from fleet.inventory.read_ini import read_ini
@@ -103,12 +104,12 @@ def read_sources(path: Path) -> Any:
     return parse_sources(source.data[SOURCES_KEY], file=str(path), container=source.data)
 
 
-def load_inventory(path: Path, *, defaults: Any = None) -> Inventory:
+def load_inventory(path: Path, *, defaults: Defaults | None = None) -> Inventory:
     """Load ``path`` (and ``group_vars/``, ``host_vars/`` beside it). Raises InventoryError.
 
     Pure: a file with a ``sources:`` section needs Azure, so it is refused here; read it with
-    ``fleet.inventory.load_inventory_with_sources``. ``defaults``: a
-    ``fleet.inventory.defaults.Defaults`` for the keys an Ansible inventory lacks."""
+    ``fleet.inventory.load_inventory_with_sources``. ``defaults`` (``--defaults FILE``) fills
+    the Azure keys an Ansible inventory lacks."""
     source = _Source(path)
     if source.has_sources:
         raise InventoryError("this inventory has a sources: section, which lists machines "
@@ -120,7 +121,7 @@ def load_inventory(path: Path, *, defaults: Any = None) -> Inventory:
 
 def build_inventory(path: Path | None, *, discovered: Sequence[Discovered],
                     keyed_groups: Sequence[KeyedGroup] = DEFAULT_KEYED_GROUPS,
-                    defaults: Any = None) -> Inventory:
+                    defaults: Defaults | None = None) -> Inventory:
     """The inventory of ``path`` (may be None: Azure only) merged with ``discovered`` machines.
 
     Merge by resource id (case-insensitive); a static host given by name only matches the one
@@ -133,7 +134,8 @@ def build_inventory(path: Path | None, *, discovered: Sequence[Discovered],
 
 
 def _build(source: _Source | None, discovered: Sequence[Discovered],
-           keyed: tuple[KeyedGroup, ...], defaults: Any, *, from_azure: bool = False
+           keyed: tuple[KeyedGroup, ...], defaults: Defaults | None, *,
+           from_azure: bool = False
            ) -> Inventory:
     drafts = Drafts(source.path if source is not None else Path("<azure>"))
     if source is not None:

@@ -15,6 +15,8 @@ Variable precedence, lowest first (each level replaces whole top-level keys, Ans
 5. (fleet) what an Azure source says about the machine
 6. the host's inline vars (the last value written wins)
 7. ``host_vars/<host>``
+
+Then ``--defaults FILE`` fills only what is still missing (``fleet.inventory.defaults``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from fleet.inventory.defaults import Defaults
 from fleet.inventory.drafts import RESOURCE_ID, Drafts, HostDraft
 from fleet.inventory.model import Group, Host, Inventory, Origin
 from fleet.inventory.sources.merge import azure_vars
@@ -96,9 +99,9 @@ def _ancestors(d: Drafts, groups: Iterable[str]) -> set[str]:
 
 
 def resolve(d: Drafts, vars_files: VarsFiles, *, from_azure: bool,
-            defaults: Any = None, notes: Iterable[str] = ()) -> Inventory:
+            defaults: Defaults | None = None, notes: Iterable[str] = ()) -> Inventory:
     """The Inventory of ``d`` (``reconcile`` first). ``defaults`` fills the keys fleet needs
-    that the inventory does not give (``fleet.inventory.defaults.Defaults``)."""
+    that the inventory does not give (``--defaults FILE``)."""
     for name in d.hosts:
         if name in d.groups:
             raise d.error(f"{name!r} is both a host and a group; patterns would be "
@@ -110,10 +113,7 @@ def resolve(d: Drafts, vars_files: VarsFiles, *, from_azure: bool,
     for host in d.hosts.values():
         mine = _ancestors(d, direct.get(host.name, ())) - {"all"}
         ordered = sorted(mine, key=lambda g: (depths[g], d.groups[g].priority, g))
-        values: dict[str, Any] = {}
-        if defaults is not None:
-            values.update(defaults.vars)
-        values.update(d.groups["all"].vars)
+        values: dict[str, Any] = dict(d.groups["all"].vars)
         for group_name in ordered:
             values.update(d.groups[group_name].vars)
         values.update(vars_files.get("group_vars", "all"))
@@ -124,8 +124,7 @@ def resolve(d: Drafts, vars_files: VarsFiles, *, from_azure: bool,
         values.update(host.vars)
         values.update(vars_files.get("host_vars", host.name))
         if defaults is not None:
-            defaults.fill(values, ordered, error=lambda msg, h=host: d.error(
-                msg, h.line, f"hosts.{h.name}"))
+            defaults.fill(values, ordered)
         if host.found is None and from_azure and not values.get("subscription_id") \
                 and host.resource_id is None and not values.get("resource_id"):
             raise d.error(f"machine {host.name!r} is in the file but no source found it, "

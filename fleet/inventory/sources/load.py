@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fleet.errors import UsageError
+from fleet.inventory.defaults import Defaults
 from fleet.inventory.loader import build_inventory, load_inventory, read_sources
 from fleet.inventory.model import Inventory
 from fleet.inventory.sources.cache import SourceCache, default_cache_dir, iso_utc
@@ -44,6 +45,7 @@ async def load_inventory_with_sources(
     use_cache: bool = True,
     transport: Transport | None = None,
     clock: Clock | None = None,
+    defaults: Defaults | None = None,
 ) -> Inventory:
     """The inventory of ``path`` (None: only ``extra_sources``) with its sources resolved.
 
@@ -51,13 +53,14 @@ async def load_inventory_with_sources(
     credential name, CA file, ARM limits, retry policy). ``refresh`` ignores fresh cache
     entries (and rewrites them); ``use_cache=False`` neither reads nor writes the cache.
     ``transport``/``clock`` are test seams handed to the ARM and Resource Graph clients.
+    ``defaults`` (``--defaults FILE``) fills the Azure keys an Ansible inventory lacks.
     """
     config: SourcesConfig | None = read_sources(path) if path is not None else None
     if config is None and not extra_sources:
         if path is None:
             raise UsageError("give an inventory file (-i) or a source (--source arm "
                              "--subscription S, or --query KQL)")
-        return load_inventory(path)
+        return load_inventory(path, defaults=defaults)
     if config is None:
         config = SourcesConfig(tuple(extra_sources))
     elif extra_sources:
@@ -88,7 +91,8 @@ async def load_inventory_with_sources(
                 cache.put(spec.cache_key(endpoint=endpoint), label=spec.label,
                           machines=listing, fetched_at=snapshot)
         discovered.extend(listing)  # in source order: the first source to list a machine wins
-    return build_inventory(path, discovered=discovered, keyed_groups=config.keyed_groups)
+    return build_inventory(path, discovered=discovered, keyed_groups=config.keyed_groups,
+                           defaults=defaults)
 
 
 async def _fetch_all(pending: Sequence[SourceSpec], connection: ArmConnection,
