@@ -9,6 +9,7 @@ digits, ``.``, ``_``, ``-``), variable names are identifiers and not the templat
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,11 +50,35 @@ def plain(value: Any) -> Any:
     return value
 
 
+class NameList(list[str]):
+    """A list of names in the order written, with set-speed ``in``: a group of 10,000 hosts
+    made every ``name not in group.hosts`` a scan (quadratic: 8 s of a 10,000-host plan).
+    Only ``append`` and ``remove`` change it (what the readers use)."""
+
+    __slots__ = ("_members",)
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        super().__init__(names)
+        self._members = set(self)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._members
+
+    def append(self, name: str) -> None:
+        super().append(name)
+        self._members.add(name)
+
+    def remove(self, name: str) -> None:
+        super().remove(name)
+        if not super().__contains__(name):
+            self._members.discard(name)
+
+
 @dataclass(slots=True)
 class GroupDraft:
     name: str
     line: int
-    hosts: list[str] = field(default_factory=list)  # direct members, in the order written
+    hosts: NameList = field(default_factory=NameList)  # direct members, in the order written
     children: list[str] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
     vars: dict[str, Any] = field(default_factory=dict)
