@@ -164,3 +164,12 @@ def diff(before: str, after: str, history: str | None, as_json: bool) -> None:
             for name in names:
                 click.echo(f"  {label}: {name}")
     sys.exit(EXIT_DRIFT if drift.newly_failing else EXIT_COMPLIANT)
+
+
+def _add_schedule() -> None:
+    from fleet.commands.sweep_schedule import schedule
+
+    sweep.add_command(schedule)
+
+
+_add_schedule()

@@ -18,13 +18,26 @@ from fleet.errors import FleetError, UsageError
 from fleet.plan.model import Plan
 from fleet.production.artifacts import REPORT_PREFIX, ArtifactStore
 from fleet.production.assemble import assemble_run
-from fleet.production.model import FinalizeInput, RunSummary, ShardInput, ShardSummary
+from fleet.production.model import (
+    FinalizeInput,
+    RunSummary,
+    ShardInput,
+    ShardSummary,
+    SweepFiring,
+    SweepSummary,
+)
 from fleet.production.plancodec import decode_plan
 from fleet.production.shard import ShardContext, ShardRun
 
 __all__ = ["REPORT_FILES", "FleetActivities"]
 
 REPORT_FILES = ("report.json", "junit.xml", "summary.md", "report.html", "retry.txt")
+
+
+async def _beat() -> None:
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(1.0)
 
 
 class _Hooks:
@@ -94,6 +107,24 @@ class FleetActivities:
             except FleetError as error:
                 # One line, never a traceback with request bodies; retried (ARM/storage trouble).
                 raise ApplicationError(error.one_line(), type=type(error).__name__) from None
+
+    @activity.defn(name="run_sweep_firing")
+    async def run_sweep_firing(self, firing: SweepFiring) -> SweepSummary:
+        from fleet.production.scheduled import run_firing, store_id
+
+        c = self.ctx.connection
+        store = ArtifactStore.open(run_id=store_id(firing.sweep.name),
+                                   connection_string=c.storage_connection_string,
+                                   account_url=c.storage_account_url)
+        beat = asyncio.ensure_future(_beat())
+        try:
+            async with store:
+                return await run_firing(firing, ctx=self.ctx, store=store)
+        except FleetError as error:
+            raise ApplicationError(error.one_line(), type=type(error).__name__,
+                                   non_retryable=True) from None
+        finally:
+            beat.cancel()
 
     @activity.defn(name="finalize_run")
     async def finalize_run(self, inp: FinalizeInput) -> RunSummary:

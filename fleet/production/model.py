@@ -13,6 +13,9 @@ __all__ = [
     "ShardInput",
     "ShardSpec",
     "ShardSummary",
+    "SweepFiring",
+    "SweepInput",
+    "SweepSummary",
     "WaveSpec",
 ]
 
@@ -116,3 +119,31 @@ class RunSummary:
     exit_code: int
     states: dict[str, int]
     report_blob: str
+
+
+@dataclass(frozen=True)
+class SweepInput:
+    """What a schedule's every firing gets: where the sweep's inputs are kept."""
+
+    name: str
+    slug: str  # run ids are ``<slug>-<yyyymmdd-hhmmss>``
+    playbook_sha256: str
+    inventory_sha256: str
+    time_scale: float = 1.0
+    heartbeat_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class SweepFiring:
+    sweep: SweepInput
+    run_id: str
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    run_id: str
+    exit_code: int
+    machines: int
+    counts: dict[str, int]
+    newly_failing: int
+    drift: str

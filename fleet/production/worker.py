@@ -11,6 +11,7 @@ from datetime import timedelta
 from fleet.production.activities import FleetActivities
 from fleet.production.connect import TemporalTarget, connect
 from fleet.production.shard import ShardContext
+from fleet.production.sweep_workflow import SweepWorkflow
 from fleet.production.workflow import RolloutWorkflow
 
 __all__ = ["run_worker"]
@@ -25,8 +26,9 @@ async def run_worker(target: TemporalTarget, ctx: ShardContext, *, max_shards: i
     client = await connect(target)
     acts = FleetActivities(ctx)
     worker = Worker(
-        client, task_queue=target.task_queue, workflows=[RolloutWorkflow],
-        activities=[acts.run_shard, acts.finalize_run], max_concurrent_activities=max_shards,
+        client, task_queue=target.task_queue, workflows=[RolloutWorkflow, SweepWorkflow],
+        activities=[acts.run_shard, acts.finalize_run, acts.run_sweep_firing],
+        max_concurrent_activities=max_shards,
         graceful_shutdown_timeout=timedelta(seconds=5),
     )
     if stop is None:
