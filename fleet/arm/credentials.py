@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -59,14 +60,17 @@ class _AsyncCredential(Protocol):
 class DevTokenProvider:
     """A fixed token, for the simulator on loopback only.
 
-    A forced refresh (after a 401) mints a new token, ``<token>~<n>``, as a real credential
-    would: the simulator's expiry fault (``token_lifetime_s``) ages each token from when it
-    first saw it, so handing back the same string would fail forever.
+    A forced refresh (after a 401) mints a new token, ``<token>~<nonce>.<n>``, as a real
+    credential would: the simulator's expiry fault (``token_lifetime_s``) ages each token from
+    when it first saw it, so handing back the same string would fail forever. The nonce is per
+    provider, so that a second process (``fleet resume`` after a crash) never mints a token the
+    first one already wore out.
     """
 
     def __init__(self, token: str = DEV_TOKEN) -> None:
         self._base = token
         self._token = token
+        self._nonce = secrets.token_hex(4)
         self.refreshes = 0
 
     @property
@@ -76,7 +80,7 @@ class DevTokenProvider:
     async def get_token(self, *, force_refresh: bool = False) -> str:
         if force_refresh:
             self.refreshes += 1
-            self._token = f"{self._base}~{self.refreshes}"
+            self._token = f"{self._base}~{self._nonce}.{self.refreshes}"
         return self._token
 
     async def aclose(self) -> None:
