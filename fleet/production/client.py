@@ -42,7 +42,8 @@ def _time_scale() -> float:
         raise UsageError(f"FLEET_TIME_SCALE: {error}") from None
 
 
-def run_input(plan: Plan, sha256: str, *, max_shard: int, heartbeat_timeout_s: float) -> RunInput:
+def run_input(plan: Plan, sha256: str, *, max_shard: int, heartbeat_timeout_s: float,
+              history_limit: int = 2_000) -> RunInput:
     if plan.rollback_jobs:
         raise UsageError("rollback steps do not run in production mode yet: run this playbook "
                          "without --temporal, or without its rollback section")
@@ -54,11 +55,13 @@ def run_input(plan: Plan, sha256: str, *, max_shard: int, heartbeat_timeout_s: f
         max_unreachable=policy.max_unreachable, failures_per=policy.failures_per,
         on_breach=policy.on_breach, pause_s=float(policy.pause_s), approve=policy.approve,
         time_scale=_time_scale(), heartbeat_timeout_s=heartbeat_timeout_s,
+        history_limit=history_limit,
     )
 
 
 async def submit(plan: Plan, target: TemporalTarget, storage: Storage, *,
-                 max_shard: int = DEFAULT_MAX_SHARD, heartbeat_timeout_s: float = 30.0) -> bool:
+                 max_shard: int = DEFAULT_MAX_SHARD, heartbeat_timeout_s: float = 30.0,
+                 history_limit: int = 2_000) -> bool:
     """Store the plan and start the run's workflow (id = run id). Returns False, touching
     nothing, if a workflow with this id exists (running or closed): one run id, one rollout."""
     from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -66,7 +69,8 @@ async def submit(plan: Plan, target: TemporalTarget, storage: Storage, *,
     from temporalio.service import RPCError
 
     data, sha256 = encode_plan(plan)
-    inp = run_input(plan, sha256, max_shard=max_shard, heartbeat_timeout_s=heartbeat_timeout_s)
+    inp = run_input(plan, sha256, max_shard=max_shard, heartbeat_timeout_s=heartbeat_timeout_s,
+                    history_limit=history_limit)
     client = await connect(target)
     try:
         await client.get_workflow_handle(plan.run_id).describe()

@@ -59,6 +59,7 @@ class RunInput:
     approve: bool
     time_scale: float = 1.0  # wall seconds per policy second (rehearsals on a scaled simulator)
     heartbeat_timeout_s: float = 30.0  # a shard silent this long: its worker is gone, retry it
+    history_limit: int = 2_000  # continue as new at the next wave boundary past this many events
     # Continue-as-new carries these forward (a fresh history starts at the next wave).
     start_wave: int = 0
     carried: dict[str, int] = field(default_factory=dict)

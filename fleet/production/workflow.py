@@ -122,7 +122,7 @@ class RolloutWorkflow:
                     self._awaiting = None
                 if inp.pause_s > 0 and needed:
                     await workflow.sleep(timedelta(seconds=inp.pause_s * inp.time_scale))
-                if workflow.info().get_current_history_length() > HISTORY_SOFT_LIMIT:
+                if workflow.info().get_current_history_length() > inp.history_limit:
                     workflow.continue_as_new(self._carry(inp, position + 1))
         except (asyncio.CancelledError, ActivityError) as error:
             # `fleet cancel`: the shards were told (each deleted its in-flight commands).

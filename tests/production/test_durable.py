@@ -104,3 +104,26 @@ async def test_pause_of_hours_runs_on_no_worker(
     assert by_state(load_record(tmp_path / "run")) == {JobState.SUCCEEDED: 3}
     assert sum(sim.stats()["executions"].values()) == 3
     _ = ap  # (profile helpers come from the policy suite)
+
+
+async def test_long_run_continues_as_new_at_wave_boundaries(
+    sim_factory: SimFactory, azurite: Azurite, tmp_path: Path, temporal_server: Any
+) -> None:
+    """A history past its limit continues as new at the next wave boundary, carrying the
+    counts and wave states: the report is the same as one run in one history, and the small
+    shards (2 machines, 1 per shard) show the split into sequential chunks."""
+    sim = await sim_factory(machines=8, profile=profile())
+    machines = machines_of(sim)
+    plan = make_plan(machines, waves=[2, 2, 2, 2], rollout=RolloutPolicy(max_failures="0"))
+    record = await run_in_temporal(
+        plan, server=temporal_server, connection=connection(sim, azurite.connection_string),
+        storage=azurite.connection_string, options=FAST_OPTIONS, run_dir=tmp_path / "run",
+        history_limit=5, max_shard=1)
+    assert record.status == "succeeded" and by_state(record) == {JobState.SUCCEEDED: 8}
+    assert [w.state for w in record.waves] == ["done"] * 4
+    assert sum(sim.stats()["executions"].values()) == 8
+    from temporalio.client import Client
+
+    client = await Client.connect(temporal_server.address)
+    runs = [w async for w in client.list_workflows(f'WorkflowId = "{record.run_id}"')]
+    assert len(runs) >= 3, len(runs)  # it continued as new (at least twice)
