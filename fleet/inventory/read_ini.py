@@ -9,9 +9,8 @@
     web
 
 Values are Python literals when they parse as one (``1``, ``True``, ``[1, 2]``, ``{'a': 1}``,
-``'quoted'``), else strings, as in Ansible. Section names have characters other than letters,
-digits and ``_`` replaced by ``_`` (Ansible does that for INI); child names are taken as written.
-A ``:vars`` or ``:children`` section naming a group that is never defined is an error, as in
+``'quoted'``), else strings, as in Ansible. Group names are taken as written (Ansible's
+default ``TRANSFORM_INVALID_GROUP_CHARS=never``). A ``:vars`` or ``:children`` section naming a group that is never defined is an error, as in
 Ansible. Every error names the file and the line.
 """
 
@@ -31,7 +30,6 @@ __all__ = ["MAX_LINE_CHARS", "read_ini"]
 MAX_LINE_CHARS = 65_536
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")
 _GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:#.*)?$")
-_UNSAFE_GROUP_CHARS = re.compile(r"^[\d\W]|[^\w]")
 
 
 def parse_value(text: str) -> Any:
@@ -72,7 +70,7 @@ def read_ini(d: Drafts, text: str) -> None:
             raise d.error(f"line longer than {MAX_LINE_CHARS} characters", number, where)
         section = _SECTION.match(line)
         if section:
-            group_name = _UNSAFE_GROUP_CHARS.sub("_", section.group(1))
+            group_name = section.group(1)  # kept as written (Ansible's default: 'never')
             state = section.group(2) or "hosts"
             where = f"[{section.group(1)}" + (f":{section.group(2)}]" if section.group(2) else "]")
             if state not in ("hosts", "children", "vars"):

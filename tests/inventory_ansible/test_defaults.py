@@ -95,3 +95,19 @@ def test_bad_defaults_file_is_one_line(write: Write, text: str, line: int, field
     with pytest.raises(InventoryError) as info:
         load_defaults(path)
     assert (info.value.file, info.value.line, info.value.field) == (str(path), line, field)
+
+
+def test_resume_rebuilds_the_plan_with_the_recorded_defaults_file() -> None:
+    from fleet.commands.runfolder import rebuild_plan
+    from fleet.engine.session import Connection
+
+    meta = {
+        "run_id": "20261129-000000-ab12",
+        "input_playbook": str(EXAMPLE / "playbook.yaml"),
+        "input_inventory": str(EXAMPLE / "hosts.ini"),
+        "input_sources": json.dumps({"defaults": str(EXAMPLE / "fleet-defaults.yaml")}),
+        "input_limit": "windows",
+    }
+    plan = rebuild_plan(meta, Connection())
+    assert {m.name: m.os_type for w in plan.waves for m in w.machines} == {"win-app-a": "windows",
+                                                                        "win-app-b": "windows"}

@@ -182,3 +182,10 @@ def test_bad_list_json_names_file_line_and_field(write: Write) -> None:
     with pytest.raises(InventoryError) as info:
         load_inventory(path)
     assert info.value.line == 3 and info.value.field == "web.hosts"
+
+
+def test_ini_group_names_are_kept_as_written_as_ansible_does(write: Write) -> None:
+    path = write("inventory.ini", "[web-servers]\nw1\n[1st]\nw2\n[all:vars]\n" + COORDS_INI)
+    inv = load_inventory(path)
+    same_as_ansible(inv, AnsibleInventory(path))
+    assert {"web-servers", "1st"} <= set(inv.groups)
