@@ -15,7 +15,9 @@
     │   ├── ArmError                ARM answered with an error body (status, code, message)
     │   │   ├── NotFoundError       404 ResourceNotFound and friends
     │   │   ├── AuthError           401/403, or a token could not be had
-    │   │   └── ThrottledError      429 that exhausted the retry budget
+    │   │   ├── ThrottledError      429 that exhausted the retry budget
+    │   │   └── OutcomeUnknownError ARM acknowledged a PUT fleet cannot read, and the run command
+    │   │                           is gone: it may have run (never re-sent on its own)
     │   ├── TransportError          connection reset, timeout, TLS failure (no HTTP answer)
     │   └── StorageError            blob storage failed (SAS, upload, download)
     ├── RunWideError                a cause that concerns the whole run (ARM or storage unreachable or
@@ -39,6 +41,7 @@ __all__ = [
     "InsecureEndpointError",
     "InventoryError",
     "NotFoundError",
+    "OutcomeUnknownError",
     "PlaybookError",
     "RemoteError",
     "RunFolderError",
@@ -165,6 +168,11 @@ class NotFoundError(ArmError):
 
 class AuthError(ArmError):
     pass
+
+
+class OutcomeUnknownError(ArmError):
+    """A write whose outcome nothing can tell: ARM acknowledged it (2xx) with an answer fleet
+    cannot interpret, and the resource is gone. It may have run: never send it again on its own."""
 
 
 class ThrottledError(ArmError):

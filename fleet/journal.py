@@ -260,6 +260,22 @@ class Journal:
                 (key, utc_now(), state.value, detail),
             )
 
+    def note(self, key: str, state: JobState, detail: str) -> None:
+        """A transition row without a state change (e.g. "PUT sent"): the audit trail and
+        ``fleet resume`` read it."""
+        with self._writing():
+            self._db.execute(
+                "INSERT INTO transitions(job_key, at, state, detail) VALUES (?, ?, ?, ?)",
+                (key, utc_now(), state.value, detail),
+            )
+
+    def noted(self, key: str, detail: str) -> bool:
+        """Whether ``note(key, _, detail)`` was recorded."""
+        row = self._db.execute(
+            "SELECT 1 FROM transitions WHERE job_key = ? AND detail = ? LIMIT 1", (key, detail)
+        ).fetchone()
+        return row is not None
+
     def update_job(self, key: str, **fields: Any) -> None:
         """Update a job's fields without a state change (e.g. outputs kept after a timeout)."""
         columns = _columns(fields)

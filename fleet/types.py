@@ -92,6 +92,9 @@ class JobState(StrEnum):
     STUCK = "stuck"  # terminal: provisioning never left Creating
     ERROR = "error"  # terminal: could not dispatch or observe after retries
     SKIPPED = "skipped"  # terminal: the rollout policy (or a failed earlier step) kept it back
+    # terminal until the operator resolves it (`fleet resume --resolve-unknown`): the PUT may
+    # have reached ARM, the run command is gone, and nothing shows whether it ran
+    UNKNOWN = "unknown"
 
     @property
     def terminal(self) -> bool:
@@ -100,7 +103,9 @@ class JobState(StrEnum):
     @property
     def is_failure(self) -> bool:
         """Counts against the failure budget (unreachable has its own budget)."""
-        return self in (JobState.FAILED, JobState.TIMED_OUT, JobState.STUCK, JobState.ERROR)
+        return self in (
+            JobState.FAILED, JobState.TIMED_OUT, JobState.STUCK, JobState.ERROR, JobState.UNKNOWN
+        )
 
 
 _Word = TypeVar("_Word", bound=str)

@@ -35,7 +35,7 @@ from fleet.arm.retry import RETRYABLE_STATUSES, Retrying, RetryPolicy, parse_ret
 from fleet.arm.throttle import ArmLimits, BucketKind, ConcurrencyController, Throttle
 from fleet.arm.transport import Transport, TransportFailure, TransportResponse
 from fleet.endpoints import API_VERSION, ARM_ENDPOINT
-from fleet.errors import ArmError, InsecureEndpointError, ThrottledError
+from fleet.errors import ArmError, InsecureEndpointError, OutcomeUnknownError, ThrottledError
 from fleet.redact import redact_text, redact_url
 from fleet.types import MachineRef
 
@@ -129,12 +129,21 @@ class ArmClient:
             yield machine_from_json(item)
 
     async def put_run_command(
-        self, m: MachineRef, name: str, body: Mapping[str, Any]
+        self,
+        m: MachineRef,
+        name: str,
+        body: Mapping[str, Any],
+        *,
+        on_send: Callable[[], None] | None = None,
     ) -> RunCommandView:
         """Create (and so start) a run command: one logical PUT, retried safely.
 
         Returns the view from the 200/201 body, or the run command adopted by the GET that
         follows an ambiguous outcome. Does not wait for the long-running operation.
+        ``on_send`` is called right before each PUT is handed to the transport (the journal
+        records it: a crash before it proves the PUT never left). Raises
+        ``OutcomeUnknownError`` when ARM acknowledged a PUT with an answer fleet cannot read
+        and the run command is gone.
         """
         url = self._url(self._run_command_path(m, name))
         payload = json.dumps(body, separators=(",", ":")).encode()
@@ -149,6 +158,7 @@ class ArmClient:
                     payload,
                     retrying=retrying,
                     ambiguous_raises=True,
+                    on_send=on_send,
                 )
             except _Ambiguous as ambiguous:
                 # Not the driver's retry: an unknown outcome is reconciled before a re-PUT.
@@ -163,11 +173,26 @@ class ArmClient:
                 if delay is None:
                     raise ambiguous.cause from None  # proven not started; out of attempts
                 continue  # a 404 proves it never started: sending it again is safe
-            if response.status in (200, 201):
-                return run_command_from_json(self._json(response, "PUT", url), name)
+            view = _interpreted(response, name)
+            if view is not None:
+                return view
             if response.status == 202:  # accepted without a body: read what was created
                 found = await self.get_run_command(m, name)
                 return found or RunCommandView(name=name)
+            if _settled_refusal(response.status):
+                raise error_for(response, "PUT", url)
+            # An answer fleet cannot interpret (a 2xx whose body is not the run command, an
+            # odd status, a 409): the PUT may have taken effect. Reconcile, never re-send.
+            found = await self.get_run_command(m, name)
+            if found is not None:
+                return found
+            if 200 <= response.status < 300:
+                raise OutcomeUnknownError(
+                    f"ARM acknowledged the PUT ({response.status}) with an answer fleet cannot "
+                    "read, and the run command is gone: it may have run "
+                    f"(PUT {redact_url(url)})",
+                    status=response.status,
+                )
             raise error_for(response, "PUT", url)
 
     async def get_run_command(self, m: MachineRef, name: str) -> RunCommandView | None:
@@ -222,6 +247,7 @@ class ArmClient:
         *,
         retrying: Retrying | None = None,
         ambiguous_raises: bool = False,
+        on_send: Callable[[], None] | None = None,
     ) -> TransportResponse:
         """One logical request: retries 5xx/transport failures, waits out 429s, refreshes the
         token once on 401 (the rules: :mod:`fleet.arm.retry`). Returns the final answer
@@ -231,7 +257,8 @@ class ArmClient:
         async for attempt in retrying.attempts():
             try:
                 response = await self._exchange(
-                    kind, method, url, subscription_id, body, attempt.number, attempt.force_refresh
+                    kind, method, url, subscription_id, body, attempt.number, attempt.force_refresh,
+                    on_send,
                 )
             except TransportFailure as failure:
                 if not failure.retryable:
@@ -295,6 +322,7 @@ class ArmClient:
         body: bytes | None,
         attempt: int,
         force_refresh: bool,
+        on_send: Callable[[], None] | None = None,
     ) -> TransportResponse:
         self._throttle_wait_s += await self._throttle.acquire(subscription_id, kind)
         token = await self._credential.get_token(force_refresh=force_refresh)
@@ -308,6 +336,8 @@ class ArmClient:
             headers["Content-Type"] = "application/json"
         self._requests[kind] += 1
         started = self._clock.now()
+        if on_send is not None:
+            on_send()
         try:
             response = await self._transport.request(
                 method, url, headers=headers, body=body, timeout_s=self._retry.request_timeout_s
@@ -410,6 +440,30 @@ class ArmClient:
     def _emit(self, event: ArmEvent) -> None:
         if self._observer is not None:
             self._observer(event)
+
+
+def _interpreted(response: TransportResponse, name: str) -> RunCommandView | None:
+    """The run command a 200/201 answer describes, or None if the answer is anything else
+    (another status, a body that is not JSON, not an object, has no properties, or names
+    another resource)."""
+    if response.status not in (200, 201):
+        return None
+    try:
+        data = json.loads(response.body.decode("utf-8"))
+    except ValueError:
+        return None
+    if not isinstance(data, Mapping) or not isinstance(data.get("properties"), Mapping):
+        return None
+    answered = data.get("name")
+    if answered is not None and (not isinstance(answered, str) or answered.lower() != name.lower()):
+        return None
+    return run_command_from_json(data, name)
+
+
+def _settled_refusal(status: int) -> bool:
+    """A 4xx that says the PUT was refused (bad request, auth, not found...): nothing ran.
+    409 Conflict is not one: something already holds the name (it may be this PUT)."""
+    return 400 <= status < 500 and status != 409
 
 
 def _seg(value: str) -> str:

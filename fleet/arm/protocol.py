@@ -16,7 +16,7 @@ The records crossing these seams are the frozen values of :mod:`fleet.arm.models
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from fleet.arm.models import ArmStats, MachineInfo, RunCommandView
@@ -61,10 +61,17 @@ class MachineReader(Protocol):
 @runtime_checkable
 class RunCommands(Protocol):
     async def put_run_command(
-        self, m: MachineRef, name: str, body: Mapping[str, Any]
+        self,
+        m: MachineRef,
+        name: str,
+        body: Mapping[str, Any],
+        *,
+        on_send: Callable[[], None] | None = None,
     ) -> RunCommandView:
         """Create (and so start) a run command, exactly once: an outcome the client cannot
-        know is reconciled with a GET before anything is sent again."""
+        know is reconciled with a GET before anything is sent again. ``on_send`` is called
+        right before each PUT leaves; ``OutcomeUnknownError`` when ARM acknowledged a PUT
+        with an answer the client cannot read and the run command is gone."""
         ...
 
     async def get_run_command(self, m: MachineRef, name: str) -> RunCommandView | None:

@@ -24,6 +24,10 @@ class OutputStore(Protocol):
         """Upload a script and return its read-only SAS URL."""
         ...
 
+    async def exists(self, blob_name: str) -> bool:
+        """Whether the blob exists (an execution's output blob: the agent started it)."""
+        ...
+
     async def download(
         self, blob_name: str, dest: Path, *, max_bytes: int, relative_to: Path | None = None
     ) -> StreamCapture:

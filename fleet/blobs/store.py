@@ -203,6 +203,18 @@ class RunStorage:
             raise _storage_error(f"uploading script {blob_name}", error) from error
         return self._sign(blob_name, READ_ONLY, expires_at)
 
+    async def exists(self, blob_name: str) -> bool:
+        """Whether ``blob_name`` exists: the agent creates an execution's output blob when it
+        starts it, so an existing one witnesses that the execution started."""
+        blob = self._service.get_blob_client(self.container, blob_name)
+        try:
+            await blob.get_blob_properties()
+        except ResourceNotFoundError:
+            return False
+        except AzureError as error:
+            raise _storage_error(f"reading blob {blob_name}", error) from error
+        return True
+
     async def download(
         self,
         blob_name: str,

@@ -203,6 +203,9 @@ async def execute(
             log.close()
     click.echo(recap_text(record))
     click.echo(f"report: {run_dir / 'report.html'}")
+    if record.status == "unresolved":
+        click.echo(f"outcome unknown on some machines: fleet resume {run_dir} "
+                   "--resolve-unknown skip|resend [MACHINE...]")
     if record.status in ("interrupted", "awaiting_approval"):
         click.echo(f"resume with: fleet resume {run_dir}" + (" --approve" if record.status == "awaiting_approval" else ""))
     return record

@@ -33,15 +33,28 @@ def write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
+# Machines in these states may have run their command: a new run must not send it again.
+MAY_HAVE_RUN = (JobState.UNKNOWN, JobState.DISPATCHED, JobState.RUNNING)
+
+
 def write_retry_file(run_dir: Path, record: RunRecord) -> None:
-    """``retry.txt``: the machines that did not succeed, for ``--limit @RUN_DIR/retry.txt``."""
+    """``retry.txt``: the machines that did not succeed, for ``--limit @RUN_DIR/retry.txt``.
+    Never a machine that may have run (unknown, or still in flight): following the file's
+    advice must not run anything twice; those are named in a comment instead."""
+    main = [r for r in record.results if not r.rollback]
+    doubtful = sorted({r.machine.name for r in main if r.state in MAY_HAVE_RUN
+                       or (r.state == JobState.SKIPPED and (r.reason or "").startswith("outcome unknown"))})
     failed = sorted({
-        r.machine.name for r in record.results
-        if not r.rollback and r.state != JobState.SUCCEEDED
+        r.machine.name for r in main
+        if r.state != JobState.SUCCEEDED
         and not (r.state == JobState.SKIPPED and (r.reason or "").startswith("when:"))
-    })
+    } - set(doubtful))
+    header = f"# machines of run {record.run_id} that did not succeed\n"
+    if doubtful:
+        header += (f"# not listed: {len(doubtful)} machine(s) that may have run (unknown or in "
+                   "flight); `fleet resume` this run folder first\n")
     body = "".join(f"{name}\n" for name in failed)
-    write_private(run_dir / "retry.txt", f"# machines of run {record.run_id} that did not succeed\n" + body)
+    write_private(run_dir / "retry.txt", header + body)
 
 
 async def watch_cancel(journal: Journal, rollout: Rollout) -> None:

@@ -21,7 +21,7 @@ from fleet.engine.collect import Collected, OutputCollector
 from fleet.engine.events import JobEvent, Observer
 from fleet.engine.options import Clock, EngineOptions
 from fleet.engine.poller import PollOutcome, PollScheduler
-from fleet.errors import FleetError, RunStoppedError
+from fleet.errors import FleetError, OutcomeUnknownError, RunStoppedError
 from fleet.failpoints import Failpoints
 from fleet.journal import JobRow, Journal, job_key, utc_now
 from fleet.plan.model import Job
@@ -33,7 +33,14 @@ if TYPE_CHECKING:
     from fleet.arm.protocol import RunCommands
     from fleet.blobs.protocol import OutputStore
 
-__all__ = ["JobRunner", "request_sha256"]
+__all__ = ["RESOLVE_HINT", "JobRunner", "put_sent_note", "request_sha256"]
+
+RESOLVE_HINT = "resolve with `fleet resume RUN_DIR --resolve-unknown skip|resend [MACHINE...]`"
+
+
+def put_sent_note(attempt: int) -> str:
+    """The journal's note that attempt ``attempt``'s PUT was handed to the transport."""
+    return f"PUT sent (attempt {attempt})"
 
 
 def _lower(text: str | None) -> str:
@@ -143,12 +150,23 @@ class JobRunner:
             body = await self._body(job)
         except FleetError as error:
             return self.mark(job, JobState.ERROR, f"could not prepare the request: {error}")
-        # Intent before action: after a crash, DISPATCHED means "the PUT may have been sent".
-        self._journal.bump(self._key(job), "attempts")
+        # Intent before action: after a crash, DISPATCHED means "the PUT may have been sent";
+        # the "PUT sent" note, written right before the PUT leaves, tells resume whether it did.
+        key = self._key(job)
+        self._journal.bump(key, "attempts")
         self._transition(job, JobState.DISPATCHED, None, started_at=utc_now())
+        row = self._journal.job(key)
+        note = put_sent_note(row.attempts if row is not None else 1)
+        sent: list[bool] = []
+
+        def on_send() -> None:
+            if not sent:
+                self._journal.note(key, JobState.DISPATCHED, note)
+                sent.append(True)
+
         self._failpoints.hit("before_put")
         put = asyncio.ensure_future(
-            self._arm.put_run_command(job.machine, job.run_command_name, body)
+            self._arm.put_run_command(job.machine, job.run_command_name, body, on_send=on_send)
         )
         try:
             await asyncio.shield(put)
@@ -158,6 +176,10 @@ class JobRunner:
             with contextlib.suppress(FleetError):
                 await put
             raise
+        except OutcomeUnknownError as error:
+            return self.mark(job, JobState.UNKNOWN, f"unknown: command gone ({error}); {RESOLVE_HINT}")
+        except RunStoppedError:
+            raise
         except FleetError as error:
             return self.mark(job, JobState.ERROR, f"dispatch failed: {error}")
         self._failpoints.hit("after_put")
@@ -166,20 +188,63 @@ class JobRunner:
 
     async def _reconcile(self, job: Job, prior: JobState) -> RunCommandView | JobState | None:
         """After a restart: what happened to a job that may have been sent? Returns the
-        current view (adopt it), None (never started: send it) or a terminal state."""
+        current view (adopt it), None (never sent: send it) or a terminal state.
+
+        A 404 alone proves nothing (someone may have deleted the run command), so it takes a
+        second witness: the journal's "PUT sent" note (absent: the PUT never left), ARM's
+        acknowledgement (RUNNING: it was sent; never again), the execution's output blob (the
+        agent creates it when the execution starts: present, it ran, never again; absent, it
+        never started, so sending it now runs it once). Without storage nothing can tell: the
+        job is ``unknown`` until the operator resolves it."""
+        key = self._key(job)
         try:
             view = await self._arm.get_run_command(job.machine, job.run_command_name)
         except FleetError as error:
-            return self.mark(job, JobState.ERROR, f"could not reconcile after restart: {error}")
+            return self.mark(job, JobState.UNKNOWN, f"unknown: could not look the run command up "
+                                                    f"after restart ({error}); {RESOLVE_HINT}")
         if view is not None:
-            if prior == JobState.DISPATCHED:
+            if prior in (JobState.DISPATCHED, JobState.UNKNOWN):
                 self._transition(job, JobState.RUNNING, "adopted after restart")
             return view
+        row = self._journal.job(key)
+        attempt = row.attempts if row is not None else 1
+        if prior == JobState.DISPATCHED and not self._journal.noted(key, put_sent_note(attempt)):
+            return None  # the PUT never left this machine: sending it now is its first time
         if prior == JobState.RUNNING:
-            # ARM accepted it before, and fleet deletes only after journaling the result:
+            # ARM acknowledged it before, and fleet deletes only after journaling the result:
             # someone else removed it. Never run it again.
-            return self.mark(job, JobState.CANCELED, "the run command vanished (deleted outside fleet)")
-        return None
+            return await self._vanished(job, "the run command vanished (deleted outside fleet)")
+        started = None
+        if self._storage is not None:
+            try:
+                started = await self._storage.exists(job.output_blob)
+            except FleetError:
+                started = None
+        if started:
+            return await self._vanished(
+                job, "the run command vanished (deleted outside fleet) after it started: its "
+                     "output blob exists; not sent again")
+        if started is False and prior == JobState.DISPATCHED:
+            return None  # never started anywhere: this send is its first execution
+        if prior == JobState.UNKNOWN:
+            return JobState.UNKNOWN
+        witness = "no storage to show whether it started" if self._storage is None else (
+            "its output blob could not be read")
+        return self.mark(job, JobState.UNKNOWN,
+                         f"unknown: command gone (the PUT may have reached ARM, the run command "
+                         f"is gone, {witness}); {RESOLVE_HINT}")
+
+    async def recheck(self, job: Job) -> JobState:
+        """An ``unknown`` job on resume: adopt its run command if it exists now (then it is
+        RUNNING for the rollout to poll), else keep it unknown (or the blob's word)."""
+        view = await self._reconcile(job, JobState.UNKNOWN)
+        if isinstance(view, JobState):
+            return view
+        return JobState.RUNNING
+
+    async def _vanished(self, job: Job, reason: str) -> JobState:
+        collected = await self._collect(job, None)
+        return await self._final(job, JobState.CANCELED, reason, None, collected, delete=False)
 
     def _on_poll(self, key: str) -> None:
         self._journal.bump(key, "polls")

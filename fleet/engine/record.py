@@ -52,6 +52,9 @@ def run_status(
     if awaiting_approval:
         return "awaiting_approval", EXIT_HALTED
     main = [r for r in results if not r.rollback]
+    if any(r.state == JobState.UNKNOWN for r in main):
+        # Some machine may or may not have run: the operator must say (resume --resolve-unknown).
+        return "unresolved", EXIT_FAILED
     by_operator = [canceled_by_operator(r.state.value, r.reason) for r in main]
     if any(r.state.is_failure or (r.state == JobState.CANCELED and not mine)
            for r, mine in zip(main, by_operator, strict=True)):

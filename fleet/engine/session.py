@@ -31,12 +31,15 @@ from fleet.engine.jobs import JobRunner, request_sha256
 from fleet.engine.options import Clock, EngineOptions, MonotonicClock
 from fleet.engine.poller import PollScheduler
 from fleet.engine.record import build_record, previous_counts, save_run_meta
+from fleet.engine.resolve import Resolution, settle_unknown
 from fleet.engine.rollout import Approver, BudgetBase, Rollout, RolloutOutcome
 from fleet.engine.runwide import check_run_wide
 from fleet.errors import EXIT_INTERRUPTED, FleetError, RunFolderError, UsageError
 from fleet.failpoints import Failpoints
 from fleet.journal import JobRow, Journal, job_key, utc_now
+from fleet.plan.instance import with_instance
 from fleet.plan.model import Job, Plan
+from fleet.plan.names import new_instance
 from fleet.runlock import RunLock
 from fleet.secrets import resolve_secret as default_resolve_secret
 from fleet.types import MachineRef, RunRecord, SecretRef
@@ -50,7 +53,7 @@ if TYPE_CHECKING:
     from fleet.blobs.store import RunStorage
     from fleet.engine.collect import BlobReader
 
-__all__ = ["Connection", "execute_plan", "open_storage", "output_dirs", "prepare_run_dir"]
+__all__ = ["Connection", "Resolution", "execute_plan", "open_storage", "output_dirs", "prepare_run_dir"]
 
 
 
@@ -110,27 +113,34 @@ def _all_jobs(plan: Plan) -> list[Job]:
 
 def _open_journal(
     plan: Plan, run_dir: Path, connection: Connection, inputs: Mapping[str, str], resume: bool
-) -> Journal:
+) -> tuple[Journal, Plan]:
+    """The run's journal and the plan bound to the run folder's instance (a new one for a new
+    run, the recorded one on resume: see ``fleet.plan.instance``)."""
     if resume:
         journal = Journal.open(run_dir / "journal.sqlite")
+        plan = with_instance(plan, journal.meta().get("run_instance", ""))
         stored = journal.request_hashes()
+        names = {row.job_key: row.run_command_name for row in journal.jobs()}
         for job in _all_jobs(plan):
             key = job_key(job.machine, job.step, job.rollback)
-            if stored.get(key) != request_sha256(job):
+            if stored.get(key) != request_sha256(job) or names.get(key) != job.run_command_name:
                 journal.close()
                 raise RunFolderError(
                     f"{run_dir}: the playbook, inventory or variables changed since the run "
                     f"started ({job.machine.name}, step {job.step!r} would send something else); "
                     "start a new run instead"
                 )
-        return journal
+        return journal, plan
     from fleet.plan.render import plan_to_json
 
+    instance = new_instance()
+    plan = with_instance(plan, instance)
     write_private(run_dir / "plan.json", json.dumps(plan_to_json(plan), indent=2) + "\n")
     journal = Journal.create(
         run_dir / "journal.sqlite",
         {
             "run_id": plan.run_id,
+            "run_instance": instance,
             "playbook_name": plan.playbook.name,
             "playbook_path": plan.playbook.path,
             "playbook_sha256": plan.playbook.sha256,
@@ -145,7 +155,7 @@ def _open_journal(
             for j in _all_jobs(plan)
         ]
     )
-    return journal
+    return journal, plan
 
 
 async def execute_plan(
@@ -166,6 +176,7 @@ async def execute_plan(
     budget_base: BudgetBase | None = None,
     on_rollout: Callable[[Rollout], None] | None = None,
     before_delete: Callable[[JobRow], Awaitable[None]] | None = None,
+    resolve_unknown: Resolution | None = None,
 ) -> RunRecord:
     """Execute ``plan`` (or, with ``resume``, continue it from its journal) and write the run
     folder. Returns the run's record.
@@ -202,7 +213,7 @@ async def execute_plan(
     lock = RunLock(run_dir)
     lock.acquire()
     try:
-        journal = _open_journal(plan, run_dir, connection, inputs or {}, resume)
+        journal, plan = _open_journal(plan, run_dir, connection, inputs or {}, resume)
     except BaseException:
         lock.release()
         raise
@@ -226,6 +237,7 @@ async def execute_plan(
             clock=clock, transport=transport, resolve_secret=resolve_secret, approver=approver,
             handle_signals=handle_signals, budget_base=budget_base, on_rollout=on_rollout,
             before_delete=before_delete,
+            settle=resume, resolution=resolve_unknown,
         )
     finally:
         journal.close()
@@ -248,6 +260,8 @@ async def _execute(
     budget_base: BudgetBase | None = None,
     on_rollout: Callable[[Rollout], None] | None = None,
     before_delete: Callable[[JobRow], Awaitable[None]] | None = None,
+    settle: bool = False,
+    resolution: Resolution | None = None,
 ) -> RunRecord:
     from fleet.arm.client import ArmClient
     from fleet.arm.credentials import build_credential
@@ -309,6 +323,8 @@ async def _execute(
                 plan, arm=arm, runner=runner, journal=journal, clock=clock, options=options,
                 emit=emit, approver=approver, failpoints=failpoints, budget_base=budget_base,
             )
+            if settle:
+                await settle_unknown(plan, journal, runner, resolution, emit)
             if on_rollout is not None:
                 on_rollout(rollout)
             watcher = asyncio.get_running_loop().create_task(watch_cancel(journal, rollout))

@@ -1,9 +1,13 @@
 """Deterministic names: run ids, run command names, output/error blob names.
 
 Run command names match ``^[A-Za-z0-9._-]{1,36}$`` (Arc refuses longer names on Linux) and
-depend only on run id, step and attempt, so every machine gets the same name for a step and a
-retry gets a new one. Blob names add the machine (name plus a hash of its resource id, since
-names repeat across resource groups) because Azure overwrites blobs on every execution.
+depend only on run id, run instance, step and attempt, so every machine gets the same name for a
+step and a retry gets a new one. Blob names add the machine (name plus a hash of its resource
+id, since names repeat across resource groups) because Azure overwrites blobs on every execution.
+
+The *instance* is a random tag drawn when a run folder's journal is created (``fleet run``):
+two runs given the same ``--run-id`` in two run folders still name their run commands and
+blobs apart, so neither can adopt, poll or delete the other's (issue #13, A1).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ __all__ = [
     "RUN_ID",
     "blob_names",
     "check_run_id",
+    "new_instance",
     "new_run_id",
     "run_command_name",
 ]
@@ -28,6 +33,7 @@ __all__ = [
 RUN_COMMAND_NAME = re.compile(r"^[A-Za-z0-9._-]{1,36}$")
 # Lower case, digits and single hyphens: usable as a blob container name (3-63) by the engine.
 RUN_ID = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){1,38}[a-z0-9]$")
+INSTANCE = re.compile(r"^[a-z0-9]{0,16}$")
 MAX_NAME = 36
 
 
@@ -52,22 +58,38 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-def run_command_name(run_id: str, step: str, attempt: int = 1) -> str:
-    """``fleet-<run>-<step>-<attempt>``, or, when that is longer than 36, a shortened form
-    that keeps a hash of the full run id and step so names stay unique."""
+def new_instance() -> str:
+    """A run folder's instance tag: 6 random hex digits."""
+    return secrets.token_hex(3)
+
+
+def _identity(run_id: str, instance: str) -> str:
+    if not INSTANCE.match(instance):
+        raise ValueError(f"invalid run instance {instance!r}")
+    return f"{run_id}.{instance}" if instance else run_id
+
+
+def run_command_name(run_id: str, step: str, attempt: int = 1, instance: str = "") -> str:
+    """``fleet-<run>[.<instance>]-<step>-<attempt>``, or, when that is longer than 36, a
+    shortened form that keeps a hash of the full run id, instance and step so names stay
+    unique."""
     if attempt < 1:
         raise ValueError("attempt starts at 1")
-    full = f"fleet-{run_id}-{step}-{attempt}"
+    ident = _identity(run_id, instance)
+    full = f"fleet-{ident}-{step}-{attempt}"
     if len(full) <= MAX_NAME and RUN_COMMAND_NAME.match(full):
         return full
-    digest = _short_hash(f"{run_id}\x00{step}", 8)
+    digest = _short_hash(f"{ident}\x00{step}", 8)
     tail = f"-{digest}-{attempt}"
-    head = re.sub(r"[^A-Za-z0-9._-]", "", f"f-{run_id[-15:]}-{step}")
+    head = re.sub(r"[^A-Za-z0-9._-]", "", f"f-{ident[-15:]}-{step}")
     return head[: MAX_NAME - len(tail)].rstrip("-.") + tail
 
 
-def blob_names(run_id: str, machine: MachineRef, step: str, attempt: int = 1) -> tuple[str, str]:
-    """Output and error blob names for one execution (unique per run, machine, step, attempt)."""
-    folder = f"{run_id}/{machine.name}-{_short_hash(machine.key, 8)}"
+def blob_names(
+    run_id: str, machine: MachineRef, step: str, attempt: int = 1, instance: str = ""
+) -> tuple[str, str]:
+    """Output and error blob names for one execution (unique per run folder, machine, step,
+    attempt)."""
+    folder = f"{_identity(run_id, instance)}/{machine.name}-{_short_hash(machine.key, 8)}"
     base = f"{folder}/{step}.a{attempt}"
     return f"{base}.out", f"{base}.err"

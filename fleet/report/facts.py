@@ -21,6 +21,7 @@ __all__ = [
 
 # Worst first: the order rows and groups are shown in.
 SEVERITY: tuple[JobState, ...] = (
+    JobState.UNKNOWN,
     JobState.ERROR,
     JobState.STUCK,
     JobState.TIMED_OUT,

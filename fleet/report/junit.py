@@ -15,7 +15,7 @@ from fleet.types import JobResult, JobState, RunRecord
 __all__ = ["render_junit"]
 
 _FAILURE = (JobState.FAILED, JobState.TIMED_OUT)
-_ERROR = (JobState.ERROR, JobState.STUCK, JobState.UNREACHABLE)
+_ERROR = (JobState.ERROR, JobState.STUCK, JobState.UNREACHABLE, JobState.UNKNOWN)
 
 
 def _suite_name(result: JobResult) -> str:

@@ -19,7 +19,7 @@ _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _COLOURS = {
     JobState.SUCCEEDED: "32", JobState.FAILED: "31", JobState.ERROR: "31", JobState.STUCK: "31",
     JobState.TIMED_OUT: "31", JobState.UNREACHABLE: "33", JobState.CANCELED: "35",
-    JobState.SKIPPED: "36",
+    JobState.SKIPPED: "36", JobState.UNKNOWN: "31",
 }
 
 

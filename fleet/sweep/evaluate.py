@@ -20,7 +20,7 @@ __all__ = ["judge", "judge_machine"]
 VALUE_CHARS = 120
 # Job states in which the runner never ran (or fleet could not see it run): no data at all.
 NEVER_RAN = (JobState.PENDING, JobState.DISPATCHED, JobState.RUNNING, JobState.UNREACHABLE,
-             JobState.STUCK, JobState.ERROR, JobState.SKIPPED)
+             JobState.STUCK, JobState.ERROR, JobState.SKIPPED, JobState.UNKNOWN)
 
 
 def _excerpt(text: str) -> str:

@@ -327,8 +327,9 @@ def format_table(rows: Sequence[MatrixRow]) -> str:
     return "\n".join(lines)
 
 
-async def _main(machines: int, names: Sequence[str], kill: bool) -> list[MatrixRow]:
+async def _main(machines: int, names: Sequence[str], kill: bool, hostile: bool) -> list[MatrixRow]:
     from fleet_sim.azurite import start_azurite
+    from tests.reliability.hostile_rows import HOSTILE, run_hostile_row
     from tests.reliability.kill_resume import run_killed_profile
 
     chosen = [p for p in PROFILES if not names or p.name in names]
@@ -340,6 +341,11 @@ async def _main(machines: int, names: Sequence[str], kill: bool) -> list[MatrixR
                 row = await run_profile(
                     profile, machines=machines, storage=azurite.connection_string, work_dir=Path(tmp)
                 )
+                print(f"{row.profile}: {row.run_time_s:.1f} s", file=sys.stderr, flush=True)
+                rows.append(row)
+            for name in HOSTILE if hostile else ():
+                row = await run_hostile_row(name, machines=machines,
+                                            storage=azurite.connection_string, work_dir=Path(tmp))
                 print(f"{row.profile}: {row.run_time_s:.1f} s", file=sys.stderr, flush=True)
                 rows.append(row)
             for index, profile in enumerate(chosen if kill else ()):
@@ -362,8 +368,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=[], choices=[p.name for p in PROFILES])
     parser.add_argument("--no-kill", action="store_true",
                         help="skip the rows where the runner is SIGKILLed and resumed")
+    parser.add_argument("--no-hostile", action="store_true",
+                        help="skip issue #13's rows (same run id twice, 2xx garbage, deleted "
+                             "between crash and resume)")
     args = parser.parse_args(argv)
-    rows = asyncio.run(_main(args.machines, args.only, not args.no_kill))
+    rows = asyncio.run(_main(args.machines, args.only, not args.no_kill, not args.no_hostile))
     print(format_table(rows))
     for row in rows:
         for line in row.problems[:20]:

@@ -10,7 +10,14 @@ from fleet.arm.events import RequestDone, RetryScheduled, ThrottlePaused
 from fleet.arm.retry import RetryPolicy
 from fleet.arm.throttle import AimdPolicy, ArmLimits
 from fleet.arm.transport import TransportFailure, TransportResponse
-from fleet.errors import ArmError, AuthError, NotFoundError, ThrottledError, TransportError
+from fleet.errors import (
+    ArmError,
+    AuthError,
+    NotFoundError,
+    OutcomeUnknownError,
+    ThrottledError,
+    TransportError,
+)
 from fleet.types import MachineRef
 from tests.unit.arm.fakes import (
     ENDPOINT,
@@ -139,11 +146,79 @@ async def test_last_ambiguous_put_is_still_adopted_if_it_took_effect() -> None:
 
 
 async def test_put_4xx_is_not_retried() -> None:
-    client, transport, _ = make_client(lambda s: arm_error(409, "Conflict", "busy"))
+    client, transport, _ = make_client(lambda s: arm_error(400, "BadRequest", "no"))
+    with pytest.raises(ArmError) as info:
+        await client.put_run_command(M, "rc1", BODY)
+    assert info.value.status == 400 and info.value.code == "BadRequest"
+    assert len(transport.sent) == 1
+
+
+async def test_put_409_is_reconciled_never_resent() -> None:
+    """A 409 says something holds the name (maybe this very PUT): look, never send again."""
+
+    def handler(s: Sent) -> TransportResponse | Exception:
+        if s.method == "PUT":
+            return arm_error(409, "Conflict", "busy")
+        return arm_error(404, "ResourceNotFound", "nope")
+
+    client, transport, _ = make_client(handler)
     with pytest.raises(ArmError) as info:
         await client.put_run_command(M, "rc1", BODY)
     assert info.value.status == 409 and info.value.code == "Conflict"
-    assert len(transport.sent) == 1
+    assert [s.method for s in transport.sent] == ["PUT", "GET"]
+
+
+GARBAGE_2XX = [
+    (200, b"<html>upstream says hi</html>"),
+    (201, b"[]"),
+    (200, b'{"unexpected": true}'),
+    (201, b'{"name": "someone-else", "properties": {}}'),
+    (200, b"\xff\xfe not utf-8"),
+    (204, b""),
+    (299, b"{}"),
+]
+
+
+@pytest.mark.parametrize(("status", "body"), GARBAGE_2XX)
+async def test_put_2xx_garbage_is_reconciled_and_adopted(status: int, body: bytes) -> None:
+    """Issue #13 A2: an answer fleet cannot read is ambiguous: GET, adopt, never re-send."""
+
+    def handler(s: Sent) -> TransportResponse | Exception:
+        if s.method == "PUT":
+            return TransportResponse(status, {}, body)
+        return respond(200, run_command_body("rc1", "Succeeded", executionState="Running"))
+
+    client, transport, _ = make_client(handler)
+    view = await client.put_run_command(M, "rc1", BODY)
+    assert view.execution_state == "Running"
+    assert [s.method for s in transport.sent] == ["PUT", "GET"]
+
+
+@pytest.mark.parametrize(("status", "body"), GARBAGE_2XX)
+async def test_put_2xx_garbage_then_gone_is_unknown_not_failed(status: int, body: bytes) -> None:
+    def handler(s: Sent) -> TransportResponse | Exception:
+        if s.method == "PUT":
+            return TransportResponse(status, {}, body)
+        return arm_error(404, "ResourceNotFound", "nope")
+
+    client, transport, _ = make_client(handler)
+    with pytest.raises(OutcomeUnknownError):
+        await client.put_run_command(M, "rc1", BODY)
+    assert transport.count("PUT") == 1
+
+
+async def test_on_send_is_called_before_each_put_leaves() -> None:
+    calls: list[int] = []
+
+    def handler(s: Sent) -> TransportResponse | Exception:
+        if s.method == "PUT":
+            assert len(calls) == transport.count("PUT")  # the note came first
+            return respond(201, run_command_body("rc1"))
+        return arm_error(404, "ResourceNotFound", "nope")
+
+    client, transport, _ = make_client(handler)
+    await client.put_run_command(M, "rc1", BODY, on_send=lambda: calls.append(1))
+    assert calls == [1]
 
 
 # ---------------------------------------------------------------- 401, 5xx, 429
