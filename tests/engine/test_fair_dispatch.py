@@ -26,7 +26,7 @@ async def test_dispatch_interleaves_subscriptions(sim_factory: SimFactory, tmp_p
     with sqlite3.connect(run_dir / "journal.sqlite") as db:
         rows = db.execute(
             "SELECT j.machine_json FROM transitions t JOIN jobs j USING (job_key) "
-            "WHERE t.state = 'dispatched' ORDER BY t.id"
+            "WHERE t.state = 'dispatched' AND t.detail IS NULL ORDER BY t.id"
         ).fetchall()
     order = [json.loads(r[0])["subscription_id"] for r in rows]
     assert sorted(order) == sorted(x.subscription_id for x in machines)

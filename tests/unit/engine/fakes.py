@@ -7,7 +7,7 @@ Each is checked against its Protocol statically (the annotated assignments at th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,8 +61,11 @@ class FakeArm:
                 yield info
 
     async def put_run_command(
-        self, m: MachineRef, name: str, body: Mapping[str, Any]
+        self, m: MachineRef, name: str, body: Mapping[str, Any], *,
+        on_send: Callable[[], None] | None = None,
     ) -> RunCommandView:
+        if on_send is not None:
+            on_send()
         self.calls.append(f"put {m.name} {name}")
         view = RunCommandView(name=name, provisioning_state="Creating")
         self.commands[(m.key, name)] = view

@@ -143,7 +143,7 @@ def test_tiles_summary_and_filters_come_from_the_same_counts() -> None:
     assert "<b>0</b>failed" in tiles and "<b>10</b>canceled" in tiles
     assert "10 canceled" in page and "failed" not in page[page.index('id="summary"') :].split("</p>")[0]
     assert '<option value="canceled">canceled (10)</option>' in page
-    assert _data(page)["filters"]["failed"] == ["failed", "timed_out", "stuck", "error"]  # type: ignore[index]
+    assert _data(page)["filters"]["failed"] == ["failed", "timed_out", "stuck", "error", "unknown"]  # type: ignore[index]
 
 
 def test_html_no_storage_banner() -> None:
