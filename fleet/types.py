@@ -166,7 +166,7 @@ WaveState = Literal["pending", "running", "done", "halted", "stopped", "skipped"
 WAVE_STATES: tuple[WaveState, ...] = get_args(WaveState)
 RunStatus = Literal[
     "running", "succeeded", "failed", "halted", "unreachable", "interrupted", "canceled",
-    "awaiting_approval",
+    "awaiting_approval", "unresolved",
 ]
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 
