@@ -164,6 +164,33 @@ def _plan(kw: dict[str, Any]) -> tuple[Any, dict[str, str]]:
     return plan, inputs
 
 
+def use_colour(stream: Any) -> bool:
+    """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org) or TERM=dumb."""
+    import os
+
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _expected(plan: Any, resumed_dir: Path | None) -> tuple[dict[int, int], dict[int, int]]:
+    """Jobs per wave in the plan, and (on resume) those the journal says are finished."""
+    from collections import Counter
+
+    total = Counter(job.wave for job in plan.jobs)
+    done: Counter[int] = Counter()
+    if resumed_dir is not None and (resumed_dir / "journal.sqlite").is_file():
+        from fleet.journal import Journal
+
+        journal = Journal.open(resumed_dir / "journal.sqlite")
+        try:
+            done.update(row.wave for row in journal.jobs() if not row.rollback and row.state.terminal)
+        finally:
+            journal.close()
+    return dict(total), dict(done)
+
+
 def _confirm(plan: Any) -> None:
     from fleet.engine.summary import plan_summary
 
@@ -188,7 +215,10 @@ async def execute(
     from fleet.engine.session import execute_plan
     from fleet.report import recap_text
 
-    progress = Progress(sys.stdout, live=sys.stdout.isatty(), verbose=kw.get("verbose", 0))
+    colour = use_colour(sys.stdout)
+    click.echo(f"run {plan.run_id}: folder {run_dir}")
+    progress = Progress(sys.stdout, live=sys.stdout.isatty(), verbose=kw.get("verbose", 0), colour=colour)
+    progress.expect(*_expected(plan, run_dir if engine.get("resume") else None))
     observers: list[Any] = [progress, *extra_observers]
     log = JsonLog(Path(kw["log_file"])) if kw.get("log_file") else None
     if log is not None:
@@ -201,7 +231,7 @@ async def execute(
         progress.close()
         if log is not None:
             log.close()
-    click.echo(recap_text(record))
+    click.echo(recap_text(record, colour=colour), nl=False)
     click.echo(f"report: {run_dir / 'report.html'}")
     if record.status == "unresolved":
         click.echo(f"outcome unknown on some machines: fleet resume {run_dir} "

@@ -25,6 +25,8 @@ class JobEvent:
     detail: str | None = None
     rollback: bool = False
     kind: str = "job"
+    duration_s: float | None = None  # terminal jobs: from ARM's acceptance to the verdict
+    first_line: str | None = None  # terminal jobs: the output's first line (terminal only, never logged)
 
 
 @dataclass(frozen=True, slots=True)

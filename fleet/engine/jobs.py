@@ -26,7 +26,7 @@ from fleet.failpoints import Failpoints
 from fleet.journal import JobRow, Journal, job_key, utc_now
 from fleet.plan.model import Job
 from fleet.redact import SecretMask
-from fleet.types import JobState, SecretRef
+from fleet.types import JobState, SecretRef, StreamCapture
 
 if TYPE_CHECKING:
     from fleet.arm.models import RunCommandView
@@ -353,6 +353,7 @@ class JobRunner:
             job,
             state,
             reason,
+            event=_event_extras(self._journal.job(self._key(job)), collected.output),
             exit_code=view.exit_code if view else None,
             ended_at=utc_now(),
             reason="; ".join(notes) or None,
@@ -413,10 +414,32 @@ class JobRunner:
     def _key(self, job: Job) -> str:
         return job_key(job.machine, job.step, job.rollback)
 
-    def _transition(self, job: Job, state: JobState, detail: str | None, **fields: Any) -> None:
+    def _transition(
+        self, job: Job, state: JobState, detail: str | None, *,
+        event: Mapping[str, Any] | None = None, **fields: Any,
+    ) -> None:
         if detail is not None:
             detail = self._mask.mask_text(detail)
         if isinstance(fields.get("reason"), str):
             fields["reason"] = self._mask.mask_text(fields["reason"])
+        if event and isinstance(event.get("first_line"), str):
+            event = {**event, "first_line": self._mask.mask_text(event["first_line"])}
         self._journal.transition(self._key(job), state, detail, **fields)
-        self._emit(JobEvent(job.machine.name, job.step, state, job.wave, detail, job.rollback))
+        self._emit(JobEvent(job.machine.name, job.step, state, job.wave, detail, job.rollback,
+                            **(event or {})))
+
+
+def _event_extras(row: Any, output: StreamCapture) -> dict[str, Any]:
+    """For the ``-v`` line of a finished job: how long it ran, its output's first line."""
+    extras: dict[str, Any] = {}
+    started = getattr(row, "started_at", None)
+    if started:
+        try:
+            begun = datetime.fromisoformat(started.replace("Z", "+00:00"))
+            extras["duration_s"] = max(0.0, (datetime.now(UTC) - begun).total_seconds())
+        except ValueError:
+            pass
+    first = next((line.strip() for line in (output.excerpt or "").splitlines() if line.strip()), "")
+    if first:
+        extras["first_line"] = first[:200]
+    return extras

@@ -72,7 +72,9 @@ def recap_text(record: RunRecord, *, max_machines: int = 20, colour: bool = Fals
     lines = [_fit(head + "─" * max(3, WIDTH - len(head)))]
     bad = [k for k in jobs if not all(_counts_as_done(r) for r in jobs[k] if not r.rollback)]
     bad.sort(key=lambda k: (_RANK[outcomes[k]], label(jobs[k][0]).lower()))
-    shown = bad[:max_machines]
+    # Skipped machines (held back by the policy) are counted under "top reasons", not listed.
+    listed = [k for k in bad if outcomes[k] != JobState.SKIPPED]
+    shown = listed[:max_machines]
     width = min(28, max((len(label(jobs[k][0])) for k in shown), default=8))
     reasons: Counter[str] = Counter()
     for key in bad:
@@ -86,10 +88,10 @@ def recap_text(record: RunRecord, *, max_machines: int = 20, colour: bool = Fals
         step = f"{_printable(result.step)}: " if len({r.step for r in jobs[key]}) > 1 else ""
         text = _fit(f"  {name:<{width}} {state.value:<11}  {step}{_printable(reason_of(result))}")
         lines.append(text.replace(f" {state.value} ", " " + _paint(state.value, state, colour) + " ", 1))
-    if len(bad) > len(shown):
-        tally = Counter(outcomes[k] for k in bad[max_machines:])
+    if len(listed) > len(shown):
+        tally = Counter(outcomes[k] for k in listed[max_machines:])
         lines.append(_fit(
-            f"  … and {len(bad) - len(shown)} more: "
+            f"  … and {len(listed) - len(shown)} more: "
             + ", ".join(f"{n} {s.value}" for s, n in sorted(tally.items(), key=lambda i: _RANK[i[0]]))
             + " (report.html lists them all)"
         ))
