@@ -62,7 +62,7 @@ async def test_arm_unreachable_stops_at_once(sim_factory: SimFactory, tmp_path: 
     assert ran.code == 9, ran.both
     line = _one_line(ran.err)
     assert "cannot reach ARM" in line and fix in line, line
-    assert "unreachable" not in ran.out  # no per-machine verdicts, no recap
+    assert "RECAP" not in ran.out and "wave" not in ran.out  # no per-machine verdicts, no recap
     assert not (tmp_path / "r").exists() and _sent(sim) == 0
 
 
