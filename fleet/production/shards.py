@@ -5,12 +5,13 @@ subscriptions' shards side by side."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from fleet.plan.model import Job, Plan, Wave
 from fleet.production.model import ShardSpec, WaveSpec
 
-__all__ = ["DEFAULT_MAX_SHARD", "cut_waves", "shard_plan"]
+__all__ = ["DEFAULT_MAX_SHARD", "cut_waves", "shard_plan", "shard_window"]
 
 DEFAULT_MAX_SHARD = 500
 
@@ -36,11 +37,22 @@ def cut_waves(plan: Plan, max_shard: int = DEFAULT_MAX_SHARD) -> list[WaveSpec]:
     return waves
 
 
+def shard_window(wave_size: int, subscription_size: int, max_concurrency: str) -> int:
+    """The wave's window (``max_concurrency`` of the whole wave) shared among the subscriptions
+    that run side by side, by their share of the wave's machines (at least 1 each): the wave
+    never has more machines in flight than the embedded mode would, give or take rounding."""
+    from fleet.engine.amounts import resolve_amount
+
+    window = resolve_amount(max_concurrency, wave_size, minimum=1) or 1
+    return max(1, window * subscription_size // max(1, wave_size))
+
+
 def shard_plan(plan: Plan, wave_index: int, shard: ShardSpec) -> Plan:
-    """The part of ``plan`` one shard runs: one wave of its machines and their jobs (its
-    rollback jobs too, so a rollback shard can use it)."""
+    """The part of ``plan`` one shard runs: one wave of its machines and their jobs, with the
+    subscription's share of the wave's window as its ``max_concurrency``."""
     wave = next(w for w in plan.waves if w.index == wave_index)
-    positions = _by_subscription(wave).get(shard.subscription_id, [])[shard.start : shard.end]
+    subscription = _by_subscription(wave).get(shard.subscription_id, [])
+    positions = subscription[shard.start : shard.end]
     machines = tuple(wave.machines[p] for p in positions)
     keys = {m.key for m in machines}
 
@@ -55,6 +67,7 @@ def shard_plan(plan: Plan, wave_index: int, shard: ShardSpec) -> Plan:
         jobs=mine(plan.jobs),
         rollback_steps=(),
         rollback_jobs=(),
-        rollout=plan.rollout,
+        rollout=dataclasses.replace(plan.rollout, max_concurrency=str(shard_window(
+            len(wave.machines), len(subscription), plan.rollout.max_concurrency))),
         warnings=plan.warnings,
     )

@@ -246,3 +246,41 @@ async def test_cancel_while_puts_are_on_the_wire_leaves_nothing_behind(
     stats = sim.stats()
     # Every PUT that reached ARM was followed by the DELETE that stopped it.
     assert stats["cancels"] == stats["executions_total"]
+
+
+async def test_halt_launches_nothing_after_the_breaching_result(
+    sim_factory: SimFactory, azurite: Azurite, tmp_path: Path, mode
+) -> None:  # type: ignore[no-untyped-def]
+    """How promptly a budget stops dispatch: with one subscription (one shard at a time in
+    production mode), not one machine is launched after the result that breaches the budget;
+    only the one already in flight finishes."""
+    fast_fail = ap.AgentRule(name="*-0001", overrides=(("failure_rate", 1.0), ("duration_s", SECONDS)))
+    sim = await sim_factory(machines=20, subscriptions=1, profile=profile(fast_fail, long_s=50.0))
+    machines = sorted(machines_of(sim), key=lambda m: not m.name.endswith("-0001"))
+    plan = make_plan(machines, rollout=RolloutPolicy(max_failures="0", max_concurrency="2"),
+                     timeout_s=100_000)
+    record = await go(sim, tmp_path, azurite, plan, mode)
+    assert record.status == "halted"
+    assert by_state(record) == {JobState.FAILED: 1, JobState.SUCCEEDED: 1, JobState.SKIPPED: 18}
+    assert sim.stats()["executions_total"] == 2
+
+
+async def test_halt_across_subscriptions_launches_nothing_more(
+    sim_factory: SimFactory, azurite: Azurite, tmp_path: Path, mode
+) -> None:  # type: ignore[no-untyped-def]
+    """Three subscriptions (three shards side by side in production mode, each with its share
+    of the window): a failure in one halts the others before any of their slots frees (their
+    jobs run 10 s, the halt reaches them within about a second), so exactly the first window
+    of machines ran, as in the embedded mode."""
+    fast_fail = ap.AgentRule(name="*-0001", overrides=(("failure_rate", 1.0), ("duration_s", SECONDS)))
+    sim = await sim_factory(machines=30, subscriptions=3, profile=profile(fast_fail, long_s=1000.0))
+    machines = sorted(machines_of(sim), key=lambda m: not m.name.endswith("-0001"))
+    per_subscription = {m.subscription_id for m in machines}
+    assert len(per_subscription) == 3
+    plan = make_plan(machines, rollout=RolloutPolicy(max_failures="0", max_concurrency="6"),
+                     timeout_s=100_000)
+    record = await go(sim, tmp_path, azurite, plan, mode)
+    assert record.status == "halted"
+    counts = by_state(record)
+    assert counts[JobState.FAILED] == 1 and counts[JobState.SKIPPED] == 30 - sim.stats()["executions_total"]
+    assert sim.stats()["executions_total"] <= 6 + 1  # the window (+1: rounding of the shares)
