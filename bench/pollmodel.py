@@ -31,8 +31,11 @@ class _View:
 
 
 async def model(
-    executions: list[float], *, concurrency: int, time_scale: float, policy: PollPolicy
+    executions: list[float], *, concurrency: int, time_scale: float, policy: PollPolicy,
+    lags: list[tuple[float, float]] | None = None,
 ) -> tuple[float, int]:
+    """Makespan and GETs. ``lags`` receives (end time, detection lag) per job: how long after
+    its end the schedule saw it finished."""
     clock = ScaledClock(time_scale)
     poller = PollScheduler(clock, policy)
     start = clock.now()
@@ -49,7 +52,10 @@ async def model(
             async def fetch() -> _View:
                 nonlocal reads
                 reads += 1
-                return _View("Succeeded" if clock.now() >= ends else "Running")
+                now = clock.now()
+                if now >= ends and lags is not None:
+                    lags.append((ends - start, now - ends))
+                return _View("Succeeded" if now >= ends else "Running")
 
             outcome = await poller.wait(fetch, deadline=clock.now() + 10_000)
             assert outcome.terminal
@@ -70,12 +76,33 @@ def main() -> None:
     executions = drawn_execution_s(args.profile, machines=args.machines, seed=0)
     bound = lower_bound_s(executions, concurrency=args.concurrency, write_burst=200, write_per_s=10)
     policy = PollPolicy()
+    lags: list[tuple[float, float]] = []
     makespan, reads = asyncio.run(
-        model(executions, concurrency=args.concurrency, time_scale=args.time_scale, policy=policy)
+        model(executions, concurrency=args.concurrency, time_scale=args.time_scale, policy=policy,
+              lags=lags)
     )
     n = args.machines
     print(f"N={n} makespan {makespan:.1f} s, LB {bound:.1f} s, ratio {makespan / bound:.3f}, "
           f"reads/machine {reads / n:.2f}")
+    print(lag_line(lags))
+
+
+def lag_line(lags: list[tuple[float, float]], parts: int = 4) -> str:
+    """Detection lag (seen finished - ended) by quarter of the run: flat in N is the goal."""
+    import statistics
+
+    if not lags:
+        return "no lags"
+    lags = sorted(lags)
+    size = -(-len(lags) // parts)
+    cells = []
+    for k in range(0, len(lags), size):
+        chunk = [lag for _, lag in lags[k:k + size]]
+        chunk.sort()
+        p90 = chunk[min(len(chunk) - 1, int(0.9 * len(chunk)))]
+        cells.append(f"ended {lags[k][0]:.0f}-{lags[min(k + size, len(lags)) - 1][0]:.0f} s: "
+                     f"median {statistics.median(chunk):.1f} s, p90 {p90:.1f} s")
+    return "detection lag by quarter of the run: " + "; ".join(cells)
 
 
 if __name__ == "__main__":
