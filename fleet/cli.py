@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from fleet import __version__
+from fleet.termtext import clean
 
 __all__ = ["main"]
 
@@ -56,7 +57,7 @@ class LazyGroup(click.Group):
             if isinstance(error, click.UsageError) and error.ctx is not None:
                 hint = f" (see '{error.ctx.command_path} --help')"
             message = " ".join(error.format_message().split())
-            click.echo(f"fleet: error: {message}{hint}", err=True)
+            click.echo(clean(f"fleet: error: {message}{hint}"), err=True)
             sys.exit(error.exit_code)
         except click.Abort:
             click.echo("fleet: aborted", err=True)

@@ -16,7 +16,6 @@ whether the field may hold a secret. No module-level state: a ``Renderer`` owns 
 
 from __future__ import annotations
 
-import operator
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,9 +24,9 @@ from typing import Any
 import jinja2
 from jinja2 import StrictUndefined, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from fleet.errors import TemplateError
+from fleet.sandbox import BoundedSandbox, render_bounded
 from fleet.types import SecretRef
 
 __all__ = [
@@ -48,9 +47,6 @@ MODES = ("plain", "linux", "windows")
 SECRET_SCHEMES = ("env", "file", "keyvault")
 # What the engine (fleet.engine.rollout) gives a when: expression: results only.
 WHEN_NAMES = frozenset({"steps", "previous"})
-# Caps on what one template may compute: ranges, repeated strings, huge powers.
-MAX_REPEAT = 1_000_000
-MAX_EXPONENT = 1_000
 # PowerShell treats these as single quotes too; each must be doubled inside '...'.
 _PS_SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
 
@@ -115,23 +111,8 @@ class Rendered:
     placeholders: tuple[str, ...] = field(default=())
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, plus caps on ``*`` and ``**`` so a template cannot eat the RAM."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
-        if operator_name == "*":
-            for seq, count in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(count, int):
-                    if len(seq) * count > MAX_REPEAT:
-                        raise SecurityError("repetition too large")
-            return operator.mul(left, right)
-        if operator_name == "**":
-            if isinstance(right, (int, float)) and abs(right) > MAX_EXPONENT:
-                raise SecurityError("exponent too large")
-            return operator.pow(left, right)
-        return super().call_binop(context, operator_name, left, right)
+class _Sandbox(BoundedSandbox):
+    """The immutable sandbox with bounds on time and memory (``fleet.sandbox``)."""
 
 
 def _make_env(finalize: Callable[[Any], Any] | None) -> _Sandbox:
@@ -216,7 +197,7 @@ class Renderer:
         template = self.compile(source, mode, where)
         collector = _SecretCollector(self.base_dir)
         try:
-            text = template.render({**context, "secret": collector})
+            text = render_bounded(template, {**context, "secret": collector})
         except jinja2.UndefinedError as exc:
             raise _error(f"undefined: {exc.message}", where) from exc
         except SecurityError as exc:

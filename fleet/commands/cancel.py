@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from fleet.commands.common import guarded, run_async
+from fleet.commands.common import echo, guarded, run_async
 from fleet.commands.runfolder import open_meta, reconnect_options, reconnection
 from fleet.commands.temporal import temporal_options
 from fleet.errors import EXIT_FAILED
@@ -44,18 +44,18 @@ def cancel(**kw: Any) -> None:
         journal = guarded(lambda: Journal.open(run_dir / "journal.sqlite"))
         journal.set_meta(cancel_requested=utc_now())
         journal.close()
-        click.echo(f"cancel requested; the runner ({holder}) is stopping its in-flight commands")
+        echo(f"cancel requested; the runner ({holder}) is stopping its in-flight commands")
         if kw["wait"]:
             deadline = time.monotonic() + kw["timeout_s"]
             while lock_holder(run_dir) is not None:
                 if time.monotonic() > deadline:
-                    click.echo("the runner has not stopped yet; `fleet status` shows progress", err=True)
+                    echo("the runner has not stopped yet; `fleet status` shows progress", err=True)
                     sys.exit(EXIT_FAILED)
                 time.sleep(0.5)
-            click.echo("the runner has stopped")
+            echo("the runner has stopped")
         return
     from fleet.engine.cancel import cancel_offline
 
     connection = guarded(lambda: reconnection(meta, kw, need_storage=False))
     record = run_async(lambda: cancel_offline(run_dir, connection))
-    click.echo(f"run {record.run_id} canceled; report: {run_dir / 'report.html'}")
+    echo(f"run {record.run_id} canceled; report: {run_dir / 'report.html'}")

@@ -11,8 +11,9 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from fleet.errors import EXIT_INPUT, EXIT_INTERRUPTED, FleetError
+from fleet.termtext import clean
 
-__all__ = ["fail", "guarded", "run_async"]
+__all__ = ["echo", "fail", "guarded", "run_async"]
 
 T = TypeVar("T")
 
@@ -26,10 +27,16 @@ def _debug() -> bool:
     return False
 
 
+def echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """``click.echo`` for every line a command prints: control characters neutralised
+    (``fleet.termtext``), since names, tags, outputs and file paths are untrusted."""
+    click.echo(clean(message), err=err, nl=nl)
+
+
 def fail(error: FleetError) -> NoReturn:
     if _debug():
         raise error
-    click.echo(f"fleet: error: {error.one_line()}", err=True)
+    echo(f"fleet: error: {error.one_line()}", err=True)
     sys.exit(error.exit_code)
 
 
@@ -40,14 +47,14 @@ def guarded(fn: Callable[[], T]) -> T:
     except FleetError as error:
         fail(error)
     except KeyboardInterrupt:
-        click.echo("fleet: interrupted", err=True)
+        echo("fleet: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except click.exceptions.Exit:
         raise
     except (OSError, ValueError) as error:  # last line of defence: still one line, exit 2
         if _debug():
             raise
-        click.echo(f"fleet: error: {' '.join(str(error).split())}", err=True)
+        echo(f"fleet: error: {' '.join(str(error).split())}", err=True)
         sys.exit(EXIT_INPUT)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from fleet.commands.common import run_async
+from fleet.commands.common import echo, run_async
 
 __all__ = ["demo"]
 
@@ -66,7 +66,7 @@ async def _demo(kw: dict[str, Any]) -> Any:
                        time_scale=scale, profile=demo_profile(scale))
     # The demo's run-as password is a stand-in; the report and logs will show it never leaks.
     os.environ.setdefault("FLEET_RUNAS_PASSWORD", "demo-Passw0rd!")
-    click.echo(f"starting the simulator: {kw['machines']} Arc machines, Azurite for outputs …")
+    echo(f"starting the simulator: {kw['machines']} Arc machines, Azurite for outputs …")
     async with SimServer(config) as sim:
         run_id = new_run_id(datetime.now(UTC))
         run_dir = Path(kw["run_dir"] or Path("runs") / run_id)
@@ -75,7 +75,7 @@ async def _demo(kw: dict[str, Any]) -> Any:
         write_inventory(sim.machines, inventory_path)
         plan = build_plan(playbook_path=Path(kw["playbook"]), inventory=load_inventory(inventory_path),
                           limit=None, extra_vars={}, run_id=run_id)
-        click.echo(f"simulated ARM at {sim.arm_endpoint}; inventory written to {inventory_path}")
+        echo(f"simulated ARM at {sim.arm_endpoint}; inventory written to {inventory_path}")
         connection = Connection(arm_endpoint=sim.arm_endpoint, credential="dev", ca_file=sim.ca_file,
                                 storage_connection_string=sim.storage_connection_string)
         base = PollPolicy()
@@ -86,6 +86,6 @@ async def _demo(kw: dict[str, Any]) -> Any:
         record = await execute(plan, connection, run_dir, options, {"verbose": kw["verbose"]})
         stats = sim.stats()
         twice = sum(1 for n in stats["executions"].values() if n > 1)
-        click.echo(f"simulator: {stats['executions_total']} executions, {twice} machine(s) run twice, "
+        echo(f"simulator: {stats['executions_total']} executions, {twice} machine(s) run twice, "
                    f"{stats.get('throttled', 0)} throttled answers")
     return record

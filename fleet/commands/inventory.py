@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from fleet.commands.common import guarded, run_async
+from fleet.commands.common import echo, guarded, run_async
 from fleet.endpoints import API_VERSION, API_VERSIONS, ARM_ENDPOINT
 from fleet.errors import UsageError
 
@@ -201,8 +201,8 @@ def inventory(inventory_path: Path | None, limit: str | None, fmt: str, **kw: An
         guarded(options.specs)  # usage errors before any network
         loaded = run_async(lambda: load_for_command(inventory_path, options))
         for note in loaded.notes:
-            click.echo(f"fleet: note: {note}", err=True)
+            echo(f"fleet: note: {note}", err=True)
         hosts = select_hosts(loaded, limit, field="--limit") if limit else list(loaded.hosts)
-        click.echo(format_json(hosts) if fmt == "json" else format_table(hosts), nl=False)
+        echo(format_json(hosts) if fmt == "json" else format_table(hosts), nl=False)
 
     guarded(go)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from fleet.commands.common import guarded, run_async
+from fleet.commands.common import echo, guarded, run_async
 from fleet.commands.inventory import SourceOptions, arm_options, load_for_command, source_options
 from fleet.plan.limitfile import expand_limit
 
@@ -49,7 +49,7 @@ def plan(playbook: Path, inventory_path: Path | None, limit: str | None,
         options.specs()  # usage errors before any network
         inventory = run_async(lambda: load_for_command(inventory_path, options))
         for note in inventory.notes:
-            click.echo(f"fleet: note: {note}", err=True)
+            echo(f"fleet: note: {note}", err=True)
         result = build_plan(
             playbook_path=playbook,
             inventory=inventory,
@@ -58,12 +58,12 @@ def plan(playbook: Path, inventory_path: Path | None, limit: str | None,
             run_id=run_id or new_run_id(datetime.now(UTC)),
             seed=seed,
         )
-        click.echo(dumps_plan(result) if fmt == "json" else plan_to_text(result), nl=False)
+        echo(dumps_plan(result) if fmt == "json" else plan_to_text(result), nl=False)
         from fleet.engine.runwide import secret_problems
         from fleet.secrets import resolve_secret
 
         for problem in secret_problems(result, resolve_secret):
-            click.echo(f"fleet: warning: {problem} (fleet run would stop before sending anything)",
+            echo(f"fleet: warning: {problem} (fleet run would stop before sending anything)",
                        err=True)
 
     guarded(go)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from fleet.commands.common import guarded, run_async
+from fleet.commands.common import echo, guarded, run_async
 from fleet.commands.temporal import temporal_options
 from fleet.types import RunRecord
 
@@ -68,9 +68,9 @@ def report(run_dir: Path, formats: tuple[str, ...], recap: bool, recollect: bool
         wanted = ALL_FORMATS if "all" in formats else formats
         written = write_reports(run_dir, record, wanted)
         for path in written.values():
-            click.echo(str(path))
+            echo(str(path))
         if recap:
-            click.echo(recap_text(record), nl=False)
+            echo(recap_text(record), nl=False)
 
     guarded(rebuild)
 
@@ -113,5 +113,5 @@ async def _recollect(run_dir: Path, conn: str | None, account_url: str | None) -
             )
     finally:
         journal.close()
-    click.echo(f"recollected {outcome.recovered} of {outcome.tried} output(s)"
+    echo(f"recollected {outcome.recovered} of {outcome.tried} output(s)"
                + (f"; {outcome.still_missing} still unreadable" if outcome.still_missing else ""))

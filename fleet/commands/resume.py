@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from fleet.commands.common import fail, guarded, run_async
+from fleet.commands.common import echo, fail, guarded, run_async
 from fleet.commands.run import execute, terminal_approver
 from fleet.commands.runfolder import open_meta, rebuild_plan, reconnect_options, reconnection
 from fleet.commands.temporal import temporal_options
@@ -106,9 +106,9 @@ def resume(**kw: Any) -> None:
     finished = guarded(lambda: finished_status(run_dir, meta))
     if finished is not None:
         status, code = finished
-        click.echo(f"run {meta.get('run_id', '?')} is finished ({status}, exit {code}): nothing to "
+        echo(f"run {meta.get('run_id', '?')} is finished ({status}, exit {code}): nothing to "
                    f"resume, nothing was changed. Report: {run_dir / 'report.html'}")
-        click.echo(f"to redo the machines that did not succeed: fleet run … --limit @{run_dir / 'retry.txt'}")
+        echo(f"to redo the machines that did not succeed: fleet run … --limit @{run_dir / 'retry.txt'}")
         sys.exit(code)
     connection = guarded(lambda: reconnection(meta, kw, need_storage=True))
     plan = guarded(lambda: rebuild_plan(meta, connection))
@@ -116,7 +116,7 @@ def resume(**kw: Any) -> None:
         max_output_bytes=int(meta.get("input_max_output_bytes") or EngineOptions().max_output_bytes),
         keep_run_commands=meta.get("input_keep") == "True",
     )
-    click.echo(f"resuming run {plan.run_id} ({meta.get('status', 'unknown')} before)")
+    echo(f"resuming run {plan.run_id} ({meta.get('status', 'unknown')} before)")
     record = run_async(
         lambda: execute(plan, connection, run_dir, options, kw, resume=True, approve=kw["approve"],
                         approver=terminal_approver(), handle_signals=True,

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from fleet.commands.common import fail, guarded, run_async
+from fleet.commands.common import echo, fail, guarded, run_async
 from fleet.commands.inventory import arm_options, source_options
 from fleet.commands.temporal import temporal_options
 from fleet.engine.options import EngineOptions
@@ -140,7 +140,7 @@ def _plan(kw: dict[str, Any]) -> tuple[Any, dict[str, str]]:
     extra_vars = parse_extra_vars(kw["extra_vars"])
     inventory = asyncio.run(load_for_command(inventory_path, SourceOptions(kw)))
     for note in getattr(inventory, "notes", ()):
-        click.echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
     plan = build_plan(
         playbook_path=playbook_path,
         inventory=inventory,
@@ -194,11 +194,11 @@ def _expected(plan: Any, resumed_dir: Path | None) -> tuple[dict[int, int], dict
 def _confirm(plan: Any) -> None:
     from fleet.engine.summary import plan_summary
 
-    click.echo(plan_summary(plan))
+    echo(plan_summary(plan))
     if not sys.stdin.isatty():
         fail(UsageError("not a terminal, so no one can confirm: pass --yes to run"))
     if not click.confirm("Run it?", default=False):
-        click.echo("nothing was run")
+        echo("nothing was run")
         sys.exit(0)
 
 
@@ -216,7 +216,7 @@ async def execute(
     from fleet.report import recap_text
 
     colour = use_colour(sys.stdout)
-    click.echo(f"run {plan.run_id}: folder {run_dir}")
+    echo(f"run {plan.run_id}: folder {run_dir}")
     progress = Progress(sys.stdout, live=sys.stdout.isatty(), verbose=kw.get("verbose", 0), colour=colour)
     progress.expect(*_expected(plan, run_dir if engine.get("resume") else None))
     observers: list[Any] = [progress, *extra_observers]
@@ -231,11 +231,11 @@ async def execute(
         progress.close()
         if log is not None:
             log.close()
-    click.echo(recap_text(record, colour=colour), nl=False)
-    click.echo(f"report: {run_dir / 'report.html'}")
+    echo(recap_text(record, colour=colour), nl=False)
+    echo(f"report: {run_dir / 'report.html'}")
     if record.status == "unresolved":
-        click.echo(f"outcome unknown on some machines: fleet resume {run_dir} "
+        echo(f"outcome unknown on some machines: fleet resume {run_dir} "
                    "--resolve-unknown skip|resend [MACHINE...]")
     if record.status in ("interrupted", "awaiting_approval"):
-        click.echo(f"resume with: fleet resume {run_dir}" + (" --approve" if record.status == "awaiting_approval" else ""))
+        echo(f"resume with: fleet resume {run_dir}" + (" --approve" if record.status == "awaiting_approval" else ""))
     return record

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from fleet.commands.common import guarded
+from fleet.commands.common import echo, guarded
 from fleet.commands.temporal import temporal_options
 from fleet.journal import Journal
 from fleet.runlock import lock_holder
@@ -32,24 +32,24 @@ def status(run_dir: str, fmt: str, **kw: Any) -> None:
         return
     data = guarded(lambda: _status(Path(run_dir)))
     if fmt == "json":
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        echo(json.dumps(data, indent=2, sort_keys=True))
         return
-    click.echo(f"run {data['run_id']}: {data['status']}"
+    echo(f"run {data['run_id']}: {data['status']}"
                + (f" (runner alive: {data['runner']})" if data["runner"] else ""))
-    click.echo(f"  playbook {data['playbook']!r}, started {data['started_at']} by {data['principal']}")
+    echo(f"  playbook {data['playbook']!r}, started {data['started_at']} by {data['principal']}")
     machines = data["machines"]
-    click.echo("  machines: " + ", ".join(f"{n} {s}" for s, n in sorted(machines.items())))
+    echo("  machines: " + ", ".join(f"{n} {s}" for s, n in sorted(machines.items())))
     for wave in data["waves"]:
         name = "rollback" if wave["wave"] < 0 else f"wave {wave['wave'] + 1} [{wave['label']}]"
-        click.echo(f"  {name}: {wave['state']}, {wave['machines']} machine(s)")
+        echo(f"  {name}: {wave['state']}, {wave['machines']} machine(s)")
     if data["awaiting_approval"]:
-        click.echo(f"  waiting for approval after wave {int(data['awaiting_approval']) + 1}: "
+        echo(f"  waiting for approval after wave {int(data['awaiting_approval']) + 1}: "
                    f"fleet resume {run_dir} --approve")
     for problem in data["problems"][:20]:
-        click.echo(f"  {problem['machine']} {problem['step']}: {problem['state']}"
+        echo(f"  {problem['machine']} {problem['step']}: {problem['state']}"
                    + (f" ({problem['reason']})" if problem["reason"] else ""))
     if len(data["problems"]) > 20:
-        click.echo(f"  … and {len(data['problems']) - 20} more")
+        echo(f"  … and {len(data['problems']) - 20} more")
 
 
 def _status(run_dir: Path) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from fleet.commands.common import guarded, run_async
+from fleet.commands.common import echo, guarded, run_async
 from fleet.commands.run import connection_options, make_connection
 from fleet.plan.limitfile import expand_limit
 
@@ -111,7 +111,7 @@ async def _run(sweep_plan: Any, run_dir: Path, options: Any, kw: dict[str, Any])
         return await execute(plan, connection, run_dir, options, kw)
 
     outcome = await run_sweep(sweep_plan, execute=engine, run_dir=run_dir, history=history)
-    click.echo(summary_text(outcome))
+    echo(summary_text(outcome))
     return outcome
 
 
@@ -148,21 +148,21 @@ def diff(before: str, after: str, history: str | None, as_json: bool) -> None:
 
     drift = guarded(compare)
     if as_json:
-        click.echo(json.dumps(drift_to_json(drift), indent=1))
+        echo(json.dumps(drift_to_json(drift), indent=1))
     else:
-        click.echo(drift.summary().replace("drift since", "drift from", 1)
+        echo(drift.summary().replace("drift since", "drift from", 1)
                    + f" to {drift.after_run}")
         for label, changes in (("newly failing", drift.newly_failing),
                                ("newly passing", drift.newly_passing), ("changed", drift.other)):
             for c in changes:
-                click.echo(f"  {label}: {c.machine} {c.check_id} ({c.before.value} -> "
+                echo(f"  {label}: {c.machine} {c.check_id} ({c.before.value} -> "
                            f"{c.after.value}) {c.detail}".rstrip())
         for label, names in (("appeared", drift.machines_appeared),
                              ("vanished", drift.machines_vanished),
                              ("check added", drift.checks_added),
                              ("check removed", drift.checks_removed)):
             for name in names:
-                click.echo(f"  {label}: {name}")
+                echo(f"  {label}: {name}")
     sys.exit(EXIT_DRIFT if drift.newly_failing else EXIT_COMPLIANT)
 
 

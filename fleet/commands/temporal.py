@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
-from fleet.commands.common import fail, guarded, run_async
+from fleet.commands.common import echo, fail, guarded, run_async
 from fleet.errors import EXIT_INTERRUPTED, UsageError
 
 __all__ = ["cancel_temporal", "report_temporal", "resume_temporal", "run_temporal",
@@ -102,7 +102,7 @@ def dev(port: int, ui_port: int, db_file: str, headless: bool) -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    click.echo(json.dumps({"address": server.address, "namespace": server.namespace,
+    echo(json.dumps({"address": server.address, "namespace": server.namespace,
                            "ui_url": server.ui_url, "pid": server.process.pid}), nl=True)
     sys.stdout.flush()
     try:
@@ -123,13 +123,13 @@ def run_temporal(plan: Any, kw: dict[str, Any]) -> None:
     heartbeat_s = _env_seconds("FLEET_TEMPORAL_HEARTBEAT_TIMEOUT", 30.0)
     started = run_async(lambda: submit(plan, target, storage, heartbeat_timeout_s=heartbeat_s))
     if not started:
-        click.echo(f"run {plan.run_id} already exists on {target.address}: not started again "
+        echo(f"run {plan.run_id} already exists on {target.address}: not started again "
                    f"(follow it with `fleet status {plan.run_id} --temporal {target.address}`)", err=True)
         leave(2)
-    click.echo(f"run {plan.run_id} submitted to {target.address} (namespace {target.namespace}, "
+    echo(f"run {plan.run_id} submitted to {target.address} (namespace {target.namespace}, "
                f"task queue {target.task_queue})")
     if kw.get("detach"):
-        click.echo(f"follow it: fleet status {plan.run_id} --temporal {target.address}")
+        echo(f"follow it: fleet status {plan.run_id} --temporal {target.address}")
         leave(0)
     _follow(plan.run_id, target, storage, Path(kw.get("run_dir") or Path("runs") / plan.run_id))
 
@@ -154,17 +154,17 @@ def _follow(run_id: str, target: Any, storage: Any, run_dir: Path) -> None:
         line = _progress_line(data)
         if line != seen.get("line"):
             seen["line"] = line
-            click.echo(line)
+            echo(line)
 
     try:
         summary = run_async(lambda: wait_result(target, run_id, show))
     except KeyboardInterrupt:
-        click.echo(f"stopped following; the run goes on (fleet status {run_id} --temporal ...)")
+        echo(f"stopped following; the run goes on (fleet status {run_id} --temporal ...)")
         leave(EXIT_INTERRUPTED)
     run_async(lambda: fetch_reports(run_id, storage, run_dir))
     record = guarded(lambda: load_record(run_dir))
-    click.echo(recap_text(record))
-    click.echo(f"report: {run_dir / 'report.html'}")
+    echo(recap_text(record))
+    echo(f"report: {run_dir / 'report.html'}")
     leave(summary.exit_code)
 
 
@@ -185,10 +185,10 @@ def status_temporal(run_id: str, kw: dict[str, Any], fmt: str) -> None:
 
     data = run_async(lambda: progress(target_of(kw), run_id))
     if fmt == "json":
-        click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+        echo(json.dumps(data, indent=2, sort_keys=True, default=str))
     else:
-        click.echo(f"run {run_id}: workflow {data['workflow']}")
-        click.echo("  " + _progress_line(data))
+        echo(f"run {run_id}: workflow {data['workflow']}")
+        echo("  " + _progress_line(data))
     leave(0)
 
 
@@ -197,10 +197,10 @@ def cancel_temporal(run_id: str, kw: dict[str, Any]) -> None:
 
     target = target_of(kw)
     run_async(lambda: cancel(target, run_id))
-    click.echo(f"cancel requested: run {run_id} stops its in-flight commands (DELETE) and skips the rest")
+    echo(f"cancel requested: run {run_id} stops its in-flight commands (DELETE) and skips the rest")
     if kw.get("wait"):
         summary = run_async(lambda: asyncio.wait_for(wait_result(target, run_id), kw.get("timeout_s") or 600))
-        click.echo(f"run {run_id}: {summary.status}")
+        echo(f"run {run_id}: {summary.status}")
     leave(0)
 
 
@@ -211,7 +211,7 @@ def resume_temporal(run_id: str, kw: dict[str, Any]) -> None:
         fail(UsageError("a production run resumes by itself (workers retry); "
                         "`fleet resume RUN_ID --temporal ADDRESS --approve` approves its gate"))
     wave = run_async(lambda: approve(target_of(kw), run_id))
-    click.echo(f"approved: run {run_id} continues after wave {wave + 1}")
+    echo(f"approved: run {run_id} continues after wave {wave + 1}")
     leave(0)
 
 
@@ -221,4 +221,4 @@ def report_temporal(run_id: str, kw: dict[str, Any], run_dir: Path | None) -> No
     target_dir = run_dir or Path("runs") / run_id
     written = run_async(lambda: fetch_reports(run_id, _storage(kw), target_dir))
     for path in written:
-        click.echo(str(path))
+        echo(str(path))

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from fleet.commands.common import fail, run_async
+from fleet.commands.common import echo, fail, run_async
 from fleet.commands.run import connection_options, engine_options, make_connection, rehearsal_clock
 from fleet.commands.temporal import leave, target_of, temporal_options
 from fleet.errors import UsageError
@@ -45,9 +45,9 @@ def worker(**kw: Any) -> None:
     target = target_of(kw)
 
     def ready() -> None:
-        click.echo(f"worker ready: {target.address} namespace {target.namespace} "
+        echo(f"worker ready: {target.address} namespace {target.namespace} "
                    f"task queue {target.task_queue}", err=True)
 
     run_async(lambda: run_worker(target, ctx, max_shards=int(kw["max_shards"]), ready=ready))
-    click.echo("worker stopped", err=True)
+    echo("worker stopped", err=True)
     leave(0)

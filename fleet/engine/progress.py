@@ -23,6 +23,7 @@ from rich.text import Text
 
 from fleet.engine.events import ArmNotice, Event, JobEvent, RunEvent, WaveEvent
 from fleet.report.recap import plural
+from fleet.termtext import clean
 from fleet.types import JobState
 
 __all__ = ["JsonLog", "Progress", "format_elapsed"]
@@ -172,6 +173,7 @@ class Progress:
                 self._print(self.line())
 
     def _print(self, text: str, tone: str | None = None) -> None:
+        text = clean(text)  # machine names, details and messages are untrusted: before colour
         if self._colour and tone in _COLOUR:
             text = f"\x1b[{_COLOUR[tone]}m{text}\x1b[0m"
         live = self._live

@@ -23,6 +23,7 @@ def add_discovered(reader: Drafts, discovered: Sequence[Discovered],
     by_id = {"/".join(h.resource_id).lower(): h
              for h in reader.hosts.values() if h.resource_id is not None}
     seen: set[str] = set()
+    generated: dict[str, str] = {}  # keyed group -> the machine whose facts made it
     for found in discovered:
         if found.key in seen:
             continue  # an earlier source already gave this machine: the first one wins
@@ -48,13 +49,32 @@ def add_discovered(reader: Drafts, discovered: Sequence[Discovered],
                 raise reader.error(f"keyed group {group_name!r} has the name of a host",
                                    reader.hosts[group_name].line, f"hosts.{group_name}",
                                    hint="give the keyed group a prefix")
+            generated.setdefault(group_name, found.name)
             group = reader.group(group_name, 1)
             if not group.parents and group_name != "all":
                 group.parents.append("all")
                 reader.groups["all"].children.append(group_name)
             if host.name not in group.hosts:
                 group.hosts.append(host.name)
+    _refuse_collisions(reader, discovered, generated)
     return notes
+
+
+def _refuse_collisions(reader: Drafts, discovered: Sequence[Discovered],
+                       generated: dict[str, str]) -> None:
+    """A keyed group comes from tags, which anyone who can tag a machine controls: if one is
+    named like a machine, ``hosts: NAME`` would target the group instead (or the machine would
+    be renamed to make room). Whatever the order the sources listed them in, that is an error."""
+    names = {found.name.lower(): found.name for found in discovered}
+    names.update((name.lower(), name) for name in reader.hosts)
+    for group_name, source in sorted(generated.items()):
+        clash = names.get(group_name.lower())
+        if clash is not None:
+            raise reader.error(
+                f"keyed group {group_name!r} (from the facts of machine {source!r}) has the "
+                f"name of machine {clash!r}", None, f"keyed_groups.{group_name}",
+                hint="a group and a machine must never share a name: give the keyed group a "
+                     "prefix, or fix the tag")
 
 
 def _unique_alias(found: Discovered) -> str:
