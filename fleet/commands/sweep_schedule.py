@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from fleet.commands.common import fail, guarded, run_async
+from fleet.commands.common import echo, fail, guarded, run_async
 from fleet.commands.temporal import leave, target_of, temporal_options
 from fleet.errors import UsageError
 
@@ -57,7 +57,7 @@ def create(**kw: Any) -> None:
     sid = run_async(lambda: create_schedule(
         spec, _target(kw), connection_string=kw["storage_connection_string"],
         account_url=kw["storage_account_url"], interval_s=kw["every_s"]))
-    click.echo(f"schedule {sid} created (overlap: skip; catch-up window: 60 min)")
+    echo(f"schedule {sid} created (overlap: skip; catch-up window: 60 min)")
     leave(0)
 
 
@@ -68,7 +68,7 @@ def list_(**kw: Any) -> None:
     from fleet.production.schedules import list_schedules
 
     for entry in run_async(lambda: list_schedules(_target(kw))):
-        click.echo(entry["id"])
+        echo(entry["id"])
     leave(0)
 
 
@@ -79,7 +79,7 @@ def describe(**kw: Any) -> None:
     """State, spec, firings so far and the next ones (JSON)."""
     from fleet.production.schedules import describe_schedule
 
-    click.echo(json.dumps(run_async(lambda: describe_schedule(_target(kw), kw["name"])), indent=2))
+    echo(json.dumps(run_async(lambda: describe_schedule(_target(kw), kw["name"])), indent=2))
     leave(0)
 
 
@@ -91,7 +91,7 @@ def trigger(**kw: Any) -> None:
     from fleet.production.schedules import trigger_schedule
 
     run_async(lambda: trigger_schedule(_target(kw), kw["name"]))
-    click.echo(f"schedule {kw['name']} triggered")
+    echo(f"schedule {kw['name']} triggered")
     leave(0)
 
 
@@ -104,7 +104,7 @@ def pause(**kw: Any) -> None:
     from fleet.production.schedules import pause_schedule
 
     run_async(lambda: pause_schedule(_target(kw), kw["name"], not kw["unpause"]))
-    click.echo(f"schedule {kw['name']} {'resumed' if kw['unpause'] else 'paused'}")
+    echo(f"schedule {kw['name']} {'resumed' if kw['unpause'] else 'paused'}")
     leave(0)
 
 
@@ -116,5 +116,5 @@ def delete(**kw: Any) -> None:
     from fleet.production.schedules import delete_schedule
 
     run_async(lambda: delete_schedule(_target(kw), kw["name"]))
-    click.echo(f"schedule {kw['name']} deleted")
+    echo(f"schedule {kw['name']} deleted")
     leave(0)
