@@ -354,6 +354,32 @@ async def test_parameters_reach_the_script(target: Target, obs: Observations) ->
         assert "fleet-sim: param port=443" in output, output
 
 
+async def test_numeric_parameter_values(
+    target: Target, request: pytest.FixtureRequest, obs: Observations
+) -> None:
+    """Microsoft's own walkthrough sends ``"value": 433`` (a number) where the spec says
+    string. Accepted as "433" or refused is unconfirmed: simulator option
+    ``behaviour.parameter_values`` (coerce, strict)."""
+    for configured in readings(target, "coerce", "strict"):
+        async with alternative(target, request, behaviour=behaviour(parameter_values=configured or "coerce")) as t:
+            m = t.machines.linux
+            name = t.new_name("number")
+            answer = await t.put(m, name, t.body(m, 'echo "port=$port"', parameters=[{"name": "port", "value": 433}]))
+            if answer.status == 201:
+                seen = "coerce"
+                output = str(instance_view(await t.finished(m, name)).get("output"))
+                assert "port=433" in output, output
+                obs.note("a numeric parameter value is accepted and reaches the script as 433")
+            else:
+                seen = "strict"
+                error = _json(answer.body).get("error", {})
+                assert answer.status == 400, (answer.status, error)
+                obs.note(f"a numeric parameter value is refused: 400 {error.get('code')}: {error.get('message')}")
+            report(obs, configured, "coerce", "behaviour", "parameter_values", seen)
+            if configured is not None:
+                assert seen == configured
+
+
 async def test_run_as_user(target: Target, obs: Observations) -> None:
     """runAsUser/runAsPassword: the script runs as that user and the password is write-only."""
     import os
