@@ -50,7 +50,8 @@ def lower_bound_s(
 
 
 def drawn_execution_s(
-    profile_path: Path, *, machines: int, seed: int, order: Sequence[str] | None = None
+    profile_path: Path, *, machines: int, seed: int, order: Sequence[str] | None = None,
+    subscriptions: int = 1,
 ) -> list[float]:
     """Start latency + run time of each machine's first execution, in the simulator's
     generation order, or in ``order`` (machine resource ids, any case: the inventory file's).
@@ -64,7 +65,7 @@ def drawn_execution_s(
 
     profile = load_profile(profile_path)
     agent = profile.agent if profile.agent is not None else AgentProfile()
-    config = SimConfig(machines=machines, seed=seed, subscriptions=1, profile=profile)
+    config = SimConfig(machines=machines, seed=seed, subscriptions=subscriptions, profile=profile)
     drawn: dict[str, float] = {}
     for machine in load_machines(config):
         behaviour = agent.resolve(machine.name, machine.tags, "")

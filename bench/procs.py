@@ -77,12 +77,13 @@ class SimProcess:
         time_scale: float,
         seed: int,
         workdir: Path,
+        subscriptions: int = 1,
     ) -> None:
         self.inventory = workdir / "inventory.yaml"
         self._log = open(workdir / "sim.log", "w", encoding="utf-8")
         argv = [
             PYTHON, "-m", "fleet", "sim", "serve",
-            "--machines", str(machines), "--subscriptions", "1", "--seed", str(seed),
+            "--machines", str(machines), "--subscriptions", str(subscriptions), "--seed", str(seed),
             "--profile", str(profile), "--time-scale", repr(time_scale),
             "--tls", "--ca-file", str(workdir / "ca.pem"), "--storage", "azurite",
             "--page-size", "1000", "--write-inventory", str(self.inventory),

@@ -3,6 +3,14 @@
     .venv/bin/python -m bench.run --sizes 100,1000 --concurrency 500
     .venv/bin/python -m bench.run --sizes 10000 --time-scale 0.1 --contenders fleet,sdk-tuned
     .venv/bin/python -m bench.run --sizes 1000 --contenders fleet,sdk-careful-c200,sdk-careful-c500
+    .venv/bin/python -m bench.run --sizes 1000 --contenders fleet,fleet-temporal-w1
+    .venv/bin/python -m bench.run --sizes 8000 --subscriptions 8 \
+        --contenders fleet-temporal-w1,fleet-temporal-w2,fleet-temporal-w4
+
+``fleet-temporal-w<K>``: production mode with K worker processes on a local Temporal dev
+server (started per row, stopped by PID); client CPU is the workers' and the submitter's sum,
+client RSS the largest worker's. With ``--subscriptions S`` the lower bound is the largest of
+the subscriptions' own bounds (each has its own ARM buckets, and its share of the window).
 
 Contenders: ``fleet``; ``sdk-default`` (azure-core's retries: gives up on repeated 429s);
 ``sdk-tuned`` (default retries, a 1 s polling interval); ``sdk-careful-c<C>`` (retry_total and
@@ -39,6 +47,7 @@ __all__ = ["CONTENDERS", "Row", "inventory_lower_bound", "main", "run_one"]
 HERE = Path(__file__).resolve().parent
 CONTENDERS = ("fleet", "sdk-default", "sdk-tuned", "sdk-careful-c200", "sdk-careful-c500")
 _CAREFUL = re.compile(r"^sdk-careful-c(\d+)$")
+_TEMPORAL = re.compile(r"^fleet-temporal-w(\d+)$")
 CAREFUL_RETRY = 20
 WRITE_BURST, WRITE_PER_S = 200.0, 10.0  # the profile's write bucket (arm-real.yaml)
 
@@ -128,6 +137,7 @@ def run_one(
     workdir: Path,
     lower_bound: float | None = None,
     cprofile: bool = False,
+    subscriptions: int = 1,
 ) -> Row:
     """One contender against a fresh simulator. Without ``lower_bound``, it is computed in
     the order of the inventory file the simulator wrote (the order both contenders use)."""
@@ -136,11 +146,13 @@ def run_one(
     if careful:  # the careful peer's concurrency is part of its name
         concurrency = int(careful.group(1))
     sim = SimProcess(
-        machines=machines, profile=profile, time_scale=time_scale, seed=seed, workdir=workdir
+        machines=machines, profile=profile, time_scale=time_scale, seed=seed, workdir=workdir,
+        subscriptions=subscriptions,
     )
     if lower_bound is None:
         lower_bound = inventory_lower_bound(sim.inventory, profile, machines=machines,
-                                            seed=seed, concurrency=concurrency)  # fmt: skip
+                                            seed=seed, concurrency=concurrency,
+                                            subscriptions=subscriptions)  # fmt: skip
     env = dict(os.environ)
     env.update(
         FLEET_ARM_ENDPOINT=sim.arm_endpoint,
@@ -165,6 +177,16 @@ def run_one(
                 if cprofile:  # the client under the stdlib profiler (slower: not for the table)
                     argv[1:1] = ["-m", "cProfile", "-o", str(workdir / "fleet.prof")]
                 usage = run_child(argv, env=env, log=log, cwd=REPO, timeout_s=timeout_s)
+                collected, makespan = _fleet_result(run_dir)
+            elif _TEMPORAL.match(contender):
+                from bench.temporal_bench import run_temporal
+
+                run_dir = workdir / "run"
+                usage = run_temporal(
+                    workers=int(_TEMPORAL.match(contender).group(1)),  # type: ignore[union-attr]
+                    playbook=_playbook(workdir, concurrency), inventory=sim.inventory,
+                    run_dir=run_dir, time_scale=time_scale, env=env, workdir=workdir,
+                    log=log, timeout_s=timeout_s)
                 collected, makespan = _fleet_result(run_dir)
             else:
                 listing = workdir / "machines.json"
@@ -197,14 +219,23 @@ def run_one(
 
 
 def inventory_lower_bound(
-    inventory: Path, profile: Path, *, machines: int, seed: int, concurrency: int
+    inventory: Path, profile: Path, *, machines: int, seed: int, concurrency: int,
+    subscriptions: int = 1,
 ) -> float:
     from fleet_sim.inventory_io import read_inventory
 
-    order = [m.resource_id for m in read_inventory(inventory)]
-    executions = drawn_execution_s(profile, machines=machines, seed=seed, order=order)
-    return lower_bound_s(executions, concurrency=concurrency,
-                         write_burst=WRITE_BURST, write_per_s=WRITE_PER_S)  # fmt: skip
+    listed = read_inventory(inventory)
+    order = [m.resource_id for m in listed]
+    executions = drawn_execution_s(profile, machines=machines, seed=seed, order=order,
+                                   subscriptions=subscriptions)
+    by_subscription: dict[str, list[float]] = {}
+    for machine, seconds in zip(listed, executions, strict=True):
+        by_subscription.setdefault(machine.subscription_id.lower(), []).append(seconds)
+    return max(
+        lower_bound_s(part, concurrency=max(1, concurrency * len(part) // len(executions)),
+                      write_burst=WRITE_BURST, write_per_s=WRITE_PER_S)
+        for part in by_subscription.values()
+    )
 
 
 def _row(
@@ -288,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--subscriptions", type=int, default=1,
+                        help="simulated subscriptions (each with its own ARM buckets)")
     parser.add_argument("--profile", type=Path, default=HERE / "profiles" / "arm-real.yaml")
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "work")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "work" / "results.jsonl")
@@ -296,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     contenders = [c for c in args.contenders.split(",") if c]
     for c in contenders:
-        if c not in CONTENDERS and not _CAREFUL.match(c):
+        if c not in CONTENDERS and not _CAREFUL.match(c) and not _TEMPORAL.match(c):
             parser.error(f"unknown contender {c!r} (expected {', '.join(CONTENDERS)})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     context = run_context()
@@ -310,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
                 time_scale=args.time_scale, seed=args.seed, profile=args.profile,
                 workdir=args.workdir / f"{size}-{contender}-{stamp}",
                 cprofile=args.cprofile and contender == "fleet",
+                subscriptions=args.subscriptions,
             )  # fmt: skip
             print(row.markdown(), flush=True)
             after = os.getloadavg()
