@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from fleet.commands.common import echo, guarded, run_async
-from fleet.commands.runfolder import open_meta, reconnect_options, reconnection
+from fleet.commands.options import reconnect_options
+from fleet.commands.runfolder import open_meta, reconnection
 from fleet.commands.temporal import temporal_options
 from fleet.errors import EXIT_FAILED
 from fleet.journal import Journal, utc_now

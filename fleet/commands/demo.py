@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from fleet.commands.common import echo, run_async
+from fleet.commands.options import RUN_DIR, VERBOSE
 
 __all__ = ["demo"]
 
@@ -29,8 +30,8 @@ PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "demo-firewall.ya
               help="Wall seconds per simulated second (0.05: a 5 s script takes 0.25 s).")
 @click.option("--playbook", type=click.Path(dir_okay=False), default=str(PLAYBOOK), show_default=True,
               help="Playbook to run against the simulated fleet.")
-@click.option("--run-dir", type=click.Path(file_okay=False), help="Run folder (default: runs/RUN_ID).")
-@click.option("-v", "--verbose", count=True, help="Print every machine's result as it ends.")
+@RUN_DIR
+@VERBOSE
 def demo(**kw: Any) -> None:
     """Run the seed's firewall rollout on a simulated fleet of 200 machines."""
     record = run_async(lambda: _demo(kw))

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from fleet.commands.common import echo, guarded, run_async
-from fleet.endpoints import API_VERSION, API_VERSIONS, ARM_ENDPOINT
+from fleet.commands.options import INVENTORY_LIMIT, arm_options, inventory_option, source_options
 from fleet.errors import UsageError
 
 __all__ = ["SourceOptions", "inventory", "load_for_command", "source_options"]
@@ -66,57 +66,6 @@ def format_json(hosts: list[Any]) -> str:
         for h in hosts
     ]
     return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
-
-
-def source_options(fn: Any) -> Any:
-    """Options that add Azure sources and control the cache (shared with plan and run)."""
-    options = [
-        click.option("--source", "source_kind", type=click.Choice(["arm", "resource-graph"]),
-                     default=None, help="Also list machines from Azure: arm (needs "
-                     "--subscription) or resource-graph (needs --query)."),
-        click.option("--subscription", "subscriptions", multiple=True,
-                     help="Subscription id for --source arm or --query (repeatable)."),
-        click.option("--resource-group", "resource_groups", multiple=True,
-                     help="Only this resource group, with --source arm (repeatable)."),
-        click.option("--query", default=None,
-                     help="A Resource Graph KQL query (implies --source resource-graph)."),
-        click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
-                     envvar="FLEET_CACHE_DIR", default=None,
-                     help="Where source listings are cached (default ~/.cache/fleet)."),
-        click.option("--refresh", is_flag=True,
-                     help="Ask Azure even when the cached listing is fresh."),
-        click.option("--no-cache", "no_cache", is_flag=True,
-                     help="Neither read nor write the cache."),
-        click.option("--defaults", "defaults", envvar="FLEET_DEFAULTS", default=None,
-                     type=click.Path(path_type=Path, dir_okay=False),
-                     help="YAML file with the Azure keys an Ansible inventory lacks "
-                     "(subscription_id, resource_group, location, os_type)."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def arm_options(fn: Any) -> Any:
-    """ARM connection options (as ``fleet run`` has them, without storage)."""
-    options = [
-        click.option("--arm-endpoint", envvar="FLEET_ARM_ENDPOINT",
-                     default=ARM_ENDPOINT, show_default=True,
-                     help="ARM endpoint (the simulator's, for rehearsals)."),
-        click.option("--api-version", envvar="FLEET_API_VERSION", default=API_VERSION,
-                     show_default=True, type=click.Choice(API_VERSIONS),
-                     help="Microsoft.HybridCompute api-version."),
-        click.option("--credential", envvar="FLEET_CREDENTIAL", default="default",
-                     show_default=True,
-                     type=click.Choice(["default", "cli", "managed-identity", "environment",
-                                        "dev"]),
-                     help="How to get ARM tokens; `dev` only for a loopback simulator."),
-        click.option("--ca-file", envvar="FLEET_CA_FILE", type=click.Path(dir_okay=False),
-                     help="Trust this CA (PEM) for ARM, e.g. the simulator's."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
 
 
 class SourceOptions:
@@ -178,11 +127,8 @@ async def load_for_command(path: Path | None, options: SourceOptions) -> Any:
 
 
 @click.command("inventory")
-@click.option("-i", "--inventory", "inventory_path", default=None,
-              type=click.Path(path_type=Path, dir_okay=False),
-              help="Inventory file: Ansible YAML, INI, or ansible-inventory --list JSON (optional with --source or --query).")
-@click.option("-l", "--limit", default=None,
-              help="Pattern: names, globs, groups, a:b, a:&b, a:!b, tag:k=v (default: all).")
+@inventory_option()
+@INVENTORY_LIMIT
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @source_options

@@ -9,7 +9,17 @@ from typing import Any
 import click
 
 from fleet.commands.common import echo, guarded, run_async
-from fleet.commands.inventory import SourceOptions, arm_options, load_for_command, source_options
+from fleet.commands.inventory import SourceOptions, load_for_command
+from fleet.commands.options import (
+    EXTRA_VARS,
+    LIMIT,
+    RUN_ID,
+    SEED,
+    TEXT_OR_JSON,
+    arm_options,
+    inventory_option,
+    source_options,
+)
 from fleet.plan.limitfile import expand_limit
 
 __all__ = ["plan"]
@@ -17,18 +27,12 @@ __all__ = ["plan"]
 
 @click.command("plan")
 @click.argument("playbook", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("-i", "--inventory", "inventory_path", default=None,
-              type=click.Path(path_type=Path, dir_okay=False),
-              help="Inventory file: Ansible YAML, INI, or ansible-inventory --list JSON (optional with --source or --query).")
-@click.option("-l", "--limit", default=None, help="Further narrow the playbook's hosts "
-              "(pattern: names, globs, groups, a:b, a:&b, a:!b, tag:k=v).")
-@click.option("-e", "--extra-vars", "extra_vars", multiple=True,
-              help="key=value, a JSON object, or @file.yaml (repeatable; highest precedence).")
-@click.option("--run-id", default=None, help="Run id to plan for (default: a new one).")
-@click.option("--seed", default=0, show_default=True, type=int,
-              help="Wave order: 0 keeps inventory order; other values shuffle stably.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@inventory_option()
+@LIMIT
+@EXTRA_VARS
+@RUN_ID
+@SEED
+@TEXT_OR_JSON
 @source_options
 @arm_options
 def plan(playbook: Path, inventory_path: Path | None, limit: str | None,

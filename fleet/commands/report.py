@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from fleet.commands.common import echo, guarded, run_async
+from fleet.commands.options import report_storage_options
 from fleet.commands.temporal import temporal_options
 from fleet.types import RunRecord
 
@@ -32,11 +33,7 @@ _CHOICES = ("json", "junit", "md", "html", "all")
               help="With --temporal: the folder to write into (default: runs/RUN_ID).")
 @click.option("--recollect", is_flag=True,
               help="First download the outputs the run could not (needs the run's storage).")
-@click.option("--storage-connection-string", envvar="FLEET_STORAGE_CONNECTION_STRING",
-              help="With --temporal or --recollect: the run's storage account, by key "
-                   "(never stored: give it again).")
-@click.option("--storage-account-url", envvar="FLEET_STORAGE_ACCOUNT_URL",
-              help="With --temporal or --recollect: the run's storage account, by Entra sign-in.")
+@report_storage_options
 @temporal_options
 def report(run_dir: Path, formats: tuple[str, ...], recap: bool, recollect: bool,
            **kw: Any) -> None:

@@ -9,8 +9,9 @@ from typing import Any
 import click
 
 from fleet.commands.common import echo, fail, guarded, run_async
+from fleet.commands.options import event_options, reconnect_options
 from fleet.commands.run import execute, terminal_approver
-from fleet.commands.runfolder import open_meta, rebuild_plan, reconnect_options, reconnection
+from fleet.commands.runfolder import open_meta, rebuild_plan, reconnection
 from fleet.commands.temporal import temporal_options
 from fleet.engine.options import EngineOptions
 from fleet.engine.resolve import Resolution
@@ -71,8 +72,7 @@ def check_resolution(run_dir: Path, resolution: Resolution) -> None:
 @click.option("--resolve-unknown", type=click.Choice(["skip", "resend"]),
               help="Jobs whose outcome is unknown (run command gone, nothing shows whether it "
                    "ran), on MACHINE... or all: skip = never send again, resend = send once more.")
-@click.option("--log-file", type=click.Path(dir_okay=False), help="Append one JSON line per event here.")
-@click.option("-v", "--verbose", count=True, help="More detail on the terminal.")
+@event_options
 @reconnect_options
 @temporal_options
 def resume(**kw: Any) -> None:

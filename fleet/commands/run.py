@@ -10,7 +10,18 @@ from typing import Any
 import click
 
 from fleet.commands.common import echo, fail, guarded, run_async
-from fleet.commands.inventory import arm_options, source_options
+from fleet.commands.options import (
+    EXTRA_VARS,
+    LIMIT,
+    RUN_DIR,
+    RUN_ID,
+    SEED,
+    connection_options,
+    event_options,
+    inventory_option,
+    output_options,
+    source_options,
+)
 from fleet.commands.temporal import temporal_options
 from fleet.engine.options import EngineOptions
 from fleet.engine.session import Connection
@@ -18,20 +29,6 @@ from fleet.errors import UsageError
 from fleet.plan.limitfile import expand_limit
 
 __all__ = ["connection_options", "run"]
-
-
-def connection_options(fn: Any) -> Any:
-    """ARM options (shared with ``fleet inventory``) and storage options, each with an
-    environment variable twin."""
-    storage = [
-        click.option("--storage-connection-string", envvar="FLEET_STORAGE_CONNECTION_STRING",
-                     help="Storage account for outputs, by key (service SAS per blob)."),
-        click.option("--storage-account-url", envvar="FLEET_STORAGE_ACCOUNT_URL",
-                     help="Storage account URL for outputs, by Entra sign-in (user delegation SAS)."),
-    ]
-    for option in reversed(storage):
-        fn = option(fn)
-    return arm_options(fn)
 
 
 def make_connection(kw: dict[str, Any]) -> Connection:
@@ -47,19 +44,15 @@ def make_connection(kw: dict[str, Any]) -> Connection:
 
 @click.command()
 @click.argument("playbook", type=click.Path(dir_okay=False))
-@click.option("-i", "--inventory", "inventory_path", type=click.Path(dir_okay=False),
-              help="Inventory file: Ansible YAML, INI, or ansible-inventory --list JSON; optional with --source or --query.")
-@click.option("-l", "--limit", help="Only machines matching this pattern (Ansible syntax, tag:k=v).")
-@click.option("-e", "--extra-vars", multiple=True, help="key=value, JSON, or @file.yaml (repeatable).")
-@click.option("--run-id", help="Run id (default: time-based). Names the run folder.")
-@click.option("--run-dir", type=click.Path(file_okay=False), help="Run folder (default: runs/RUN_ID).")
-@click.option("--seed", default=0, show_default=True, help="Seed for the stable wave assignment.")
+@inventory_option()
+@LIMIT
+@EXTRA_VARS
+@RUN_ID
+@RUN_DIR
+@SEED
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--keep", is_flag=True, help="Keep run command resources on the machines (default: delete).")
-@click.option("--max-output-bytes", default=16 * 1024 * 1024, show_default=True,
-              help="Download at most this many bytes of each output or error blob.")
-@click.option("--log-file", type=click.Path(dir_okay=False), help="Write one JSON line per event here.")
-@click.option("-v", "--verbose", count=True, help="More detail on the terminal (-vv: every transition).")
+@output_options
+@event_options
 @click.option("--detach", is_flag=True, help="With --temporal: submit and return; do not follow.")
 @temporal_options
 @connection_options

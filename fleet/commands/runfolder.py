@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import click
-
+from fleet.commands.options import reconnect_options
 from fleet.endpoints import API_VERSION, ARM_ENDPOINT
 from fleet.engine.session import Connection
 from fleet.errors import RunFolderError
@@ -26,26 +25,6 @@ def open_meta(run_dir: Path) -> dict[str, str]:
         return journal.meta()
     finally:
         journal.close()
-
-
-def reconnect_options(fn: Any) -> Any:
-    """Connection options without defaults: what is not given comes from the run's journal.
-    The storage connection string is never stored (it holds a key): give it again."""
-    options = [
-        click.option("--arm-endpoint", envvar="FLEET_ARM_ENDPOINT", help="Default: the run's."),
-        click.option("--api-version", envvar="FLEET_API_VERSION", help="Default: the run's."),
-        click.option("--credential", envvar="FLEET_CREDENTIAL", help="Default: the run's.",
-                     type=click.Choice(["default", "cli", "managed-identity", "environment", "dev"])),
-        click.option("--ca-file", envvar="FLEET_CA_FILE", type=click.Path(dir_okay=False),
-                     help="Default: the run's."),
-        click.option("--storage-connection-string", envvar="FLEET_STORAGE_CONNECTION_STRING",
-                     help="Needed again if the run used one (it is never stored)."),
-        click.option("--storage-account-url", envvar="FLEET_STORAGE_ACCOUNT_URL",
-                     help="Default: the run's."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
 
 
 def reconnection(meta: dict[str, str], kw: dict[str, Any], *, need_storage: bool) -> Connection:

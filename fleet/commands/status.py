@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from fleet.commands.common import echo, guarded
+from fleet.commands.options import TEXT_OR_JSON
 from fleet.commands.temporal import temporal_options
 from fleet.journal import Journal
 from fleet.runlock import lock_holder
@@ -20,7 +21,7 @@ __all__ = ["status"]
 
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@TEXT_OR_JSON
 @temporal_options
 def status(run_dir: str, fmt: str, **kw: Any) -> None:
     """Show the progress of the run in RUN_DIR (works while it is running). With --temporal,

@@ -10,7 +10,19 @@ from typing import Any
 import click
 
 from fleet.commands.common import echo, guarded, run_async
-from fleet.commands.run import connection_options, make_connection
+from fleet.commands.options import (
+    DEFAULTS,
+    EXTRA_VARS,
+    LIMIT,
+    RUN_DIR,
+    RUN_ID,
+    SEED,
+    connection_options,
+    event_options,
+    inventory_option,
+    output_options,
+)
+from fleet.commands.run import make_connection
 from fleet.plan.limitfile import expand_limit
 
 __all__ = ["sweep"]
@@ -48,24 +60,18 @@ def sweep() -> None:
 
 @sweep.command("run", epilog=EXIT_HELP)
 @click.argument("playbook", type=click.Path(dir_okay=False))
-@click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(dir_okay=False),
-              help="Inventory file: Ansible YAML, INI, or ansible-inventory --list JSON.")
-@click.option("--defaults", "defaults", envvar="FLEET_DEFAULTS", default=None,
-              type=click.Path(dir_okay=False),
-              help="YAML file with the Azure keys an Ansible inventory lacks.")
-@click.option("-l", "--limit", help="Only machines matching this pattern (Ansible syntax, tag:k=v).")
-@click.option("-e", "--extra-vars", multiple=True, help="key=value, JSON, or @file.yaml (repeatable).")
+@inventory_option(required=True)
+@DEFAULTS
+@LIMIT
+@EXTRA_VARS
 @click.option("--history", type=click.Path(file_okay=False),
               help="Keep every sweep here and report drift since the previous one (locked while a "
                    "sweep runs).")
-@click.option("--run-id", help="Run id (default: time-based). Names the run folder.")
-@click.option("--run-dir", type=click.Path(file_okay=False), help="Run folder (default: runs/RUN_ID).")
-@click.option("--seed", default=0, show_default=True, help="Seed for the stable wave assignment.")
-@click.option("--keep", is_flag=True, help="Keep run command resources on the machines (default: delete).")
-@click.option("--max-output-bytes", default=16 * 1024 * 1024, show_default=True,
-              help="Download at most this many bytes of each machine's output.")
-@click.option("--log-file", type=click.Path(dir_okay=False), help="Write one JSON line per event here.")
-@click.option("-v", "--verbose", count=True, help="More detail on the terminal.")
+@RUN_ID
+@RUN_DIR
+@SEED
+@output_options
+@event_options
 @connection_options
 def run_sweep_command(**kw: Any) -> None:
     """Run the sweep PLAYBOOK (a playbook with checks:) across an inventory. No confirmation is

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from fleet.commands.common import echo, fail, guarded, run_async
+from fleet.commands.options import inventory_option, storage_options
 from fleet.commands.temporal import leave, target_of, temporal_options
 from fleet.errors import UsageError
 
@@ -31,14 +32,11 @@ def schedule() -> None:
 @schedule.command("create")
 @click.argument("name")
 @click.argument("playbook", type=click.Path(dir_okay=False, exists=True))
-@click.option("-i", "--inventory", "inventory_path", required=True,
-              type=click.Path(dir_okay=False, exists=True), help="Inventory file (YAML).")
+@inventory_option(required=True)
 @click.option("--cron", help="When it fires, a cron expression (UTC), e.g. '0 3 * * *'.")
 @click.option("--every", "every_s", type=float, help="Or: fire every this many seconds.")
-@click.option("--storage-connection-string", envvar="FLEET_STORAGE_CONNECTION_STRING",
-              help="Where the schedule's inputs and history are kept, by key.")
-@click.option("--storage-account-url", envvar="FLEET_STORAGE_ACCOUNT_URL",
-              help="Where the schedule's inputs and history are kept, by Entra sign-in.")
+@storage_options("Where the schedule's inputs and history are kept, by key.",
+                 "Where the schedule's inputs and history are kept, by Entra sign-in.")
 @temporal_options
 def create(**kw: Any) -> None:
     """Create schedule NAME: run the sweep PLAYBOOK over the inventory at every firing. The

@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from fleet.commands.common import echo, fail, run_async
-from fleet.commands.run import connection_options, engine_options, make_connection, rehearsal_clock
+from fleet.commands.options import connection_options, output_options
+from fleet.commands.run import engine_options, make_connection, rehearsal_clock
 from fleet.commands.temporal import leave, target_of, temporal_options
 from fleet.errors import UsageError
 
@@ -23,9 +24,7 @@ __all__ = ["worker"]
               help="Scratch folder for shard journals and downloads (default: a temp folder).")
 @click.option("--max-shards", default=8, show_default=True,
               help="Shards this worker runs at once (each is one subscription's chunk).")
-@click.option("--keep", is_flag=True, help="Keep run command resources on the machines.")
-@click.option("--max-output-bytes", default=16 * 1024 * 1024, show_default=True,
-              help="Download at most this many bytes of each output or error blob.")
+@output_options
 def worker(**kw: Any) -> None:
     """Run a production-mode worker: it picks rollouts and shards from the task queue and runs
     them with this host's Azure identity. Start as many as you like, anywhere; stop with
