@@ -202,6 +202,8 @@ async def execute(
     options: EngineOptions,
     kw: dict[str, Any],
     extra_observers: Sequence[Any] = (),
+    *,
+    verdict: bool = True,
     **engine: Any,
 ) -> Any:
     from fleet.engine.progress import JsonLog, Progress
@@ -224,7 +226,7 @@ async def execute(
         progress.close()
         if log is not None:
             log.close()
-    echo(recap_text(record, colour=colour), nl=False)
+    echo(recap_text(record, colour=colour, verdict=verdict), nl=False)
     echo(f"report: {run_dir / 'report.html'}")
     if record.status == "unresolved":
         echo(f"outcome unknown on some machines: fleet resume {run_dir} "

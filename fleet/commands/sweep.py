@@ -114,7 +114,7 @@ async def _run(sweep_plan: Any, run_dir: Path, options: Any, kw: dict[str, Any])
     history = HistoryStore(Path(kw["history"])) if kw["history"] else None
 
     async def engine(plan: Any) -> Any:
-        return await execute(plan, connection, run_dir, options, kw)
+        return await execute(plan, connection, run_dir, options, kw, verdict=False)
 
     outcome = await run_sweep(sweep_plan, execute=engine, run_dir=run_dir, history=history)
     echo(summary_text(outcome))

@@ -16,6 +16,7 @@ from pathlib import Path
 from fleet.errors import EXIT_INTERRUPTED
 from fleet.plan.model import Plan
 from fleet.plan.sweep import SweepPlan, build_matrix
+from fleet.report.recap import plural
 from fleet.sweep.drift import Drift, diff_matrices
 from fleet.sweep.history import EXIT_LOCKED, HistoryStore
 from fleet.sweep.matrix import Matrix
@@ -96,29 +97,40 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.0f}%"
 
 
+def _more(count: int, shown: int, what: str) -> list[str]:
+    """``  … and 54 more newly failing cells (see compliance.html)``, when the list was cut."""
+    if count <= shown:
+        return []
+    return [f"  … and {plural(count - shown, 'more ' + what)} (compliance.html has them all)"]
+
+
 def summary_text(outcome: SweepOutcome, *, limit: int = 10) -> str:
     """What the terminal shows after a sweep (and what a scheduler's log keeps)."""
     matrix, drift = outcome.matrix, outcome.drift
     counts = matrix.counts()
-    lines = [f"compliance: {len(matrix.machines)} machines x {len(matrix.checks)} checks: "
+    lines = [f"compliance: {plural(len(matrix.machines), 'machine')} x "
+             f"{plural(len(matrix.checks), 'check')}: "
              + ", ".join(f"{counts.get(s.value, 0)} {s.value}" for s in Status)]
     failing = [(c, matrix.pass_rate(c.id)) for c in matrix.checks]
     failing = [(c, r) for c, r in failing if r is not None and r < 1]
     failing.sort(key=lambda item: item[1] if item[1] is not None else 2.0)
     for check, rate in failing[:limit]:
         lines.append(f"  {check.id} [{check.severity}]: {_pct(rate)} pass")
+    lines.extend(_more(len(failing), limit, "failing check"))
     unassessed = matrix.unassessed_machines
     if unassessed:
-        lines.append(f"not fully assessed: {len(unassessed)} machine(s)")
+        lines.append(f"not fully assessed: {plural(len(unassessed), 'machine')}")
         for row in unassessed[:limit]:
             bad = next(c for c in row.cells if c.status in (Status.ERROR, Status.UNKNOWN))
             lines.append(f"  {row.name}: {bad.check_id} {bad.status.value}: {bad.detail}")
+        lines.extend(_more(len(unassessed), limit, "machine"))
     if drift is None:
         lines.append("drift: no earlier sweep to compare with")
     else:
         lines.append(drift.summary())
         for change in drift.newly_failing[:limit]:
             lines.append(f"  newly failing: {change.machine} {change.check_id}: {change.detail}")
+        lines.extend(_more(len(drift.newly_failing), limit, "newly failing cell"))
     for kind in ("html", "json", "csv", "junit"):
         if kind in outcome.files:
             lines.append(f"{kind}: {outcome.files[kind]}")

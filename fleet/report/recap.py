@@ -50,9 +50,12 @@ def _counts_as_done(result: JobResult) -> bool:
     )
 
 
-def recap_text(record: RunRecord, *, max_machines: int = 20, colour: bool = False) -> str:
+def recap_text(
+    record: RunRecord, *, max_machines: int = 20, colour: bool = False, verdict: bool = True
+) -> str:
     """Plain text for the terminal (ANSI colours only with ``colour``). At most
-    ``max_machines`` machine lines, only machines that did not succeed. Never output text."""
+    ``max_machines`` machine lines, only machines that did not succeed. Never output text.
+    Without ``verdict`` (a sweep gives its own), no ``status:`` line."""
     jobs: dict[str, list[JobResult]] = {}
     for result in record.results:
         jobs.setdefault(result.machine.key, []).append(result)
@@ -114,7 +117,8 @@ def recap_text(record: RunRecord, *, max_machines: int = 20, colour: bool = Fals
     meaning = EXIT_MEANINGS.get(record.exit_code, "")
     throttled = f", {record.throttled} throttled" if record.throttled else ""
     total = record.arm_requests.get("total", sum(record.arm_requests.values()))
-    lines.append(_fit(f"status: {_printable(record.status)} (exit {record.exit_code}"
-                      f"{': ' + meaning if meaning else ''})"))
+    if verdict:
+        lines.append(_fit(f"status: {_printable(record.status)} (exit {record.exit_code}"
+                          f"{': ' + meaning if meaning else ''})"))
     lines.append(f"took {took} · {plural(total, 'ARM request')}{throttled}")
     return "\n".join(lines) + "\n"

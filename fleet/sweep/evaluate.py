@@ -31,6 +31,18 @@ def _excerpt(text: str) -> str:
     return ""
 
 
+def _shown(pattern: str) -> str:
+    """A pattern as it was written (``'\\S'`` in repr reads like two backslashes)."""
+    return "/" + pattern.replace("/", "\\/") + "/"
+
+
+def _matching_line(output: str, match: re.Match[str]) -> str:
+    """The whole line a match is on (a match may be one character: the line says why)."""
+    start = output.rfind("\n", 0, match.start()) + 1
+    end = output.find("\n", match.end())
+    return _excerpt(output[start : end if end >= 0 else len(output)]) or _excerpt(match.group(0))
+
+
 def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", text))
 
@@ -84,13 +96,14 @@ def _evaluate(expect: Expectation, raw: RawResult) -> CheckResult:
                 return CheckResult(raw.check_id, Status.ERROR, f"output larger than the "
                                    f"{len(output.encode())} bytes kept; {pattern!r} not seen in "
                                    "them", value)
-            return CheckResult(raw.check_id, Status.FAIL, f"output does not match {pattern!r}",
-                               value)
+            return CheckResult(raw.check_id, Status.FAIL,
+                               f"output does not match {_shown(pattern)}", value)
     for pattern in expect.output_not_matches:
         match = re.search(pattern, output, re.MULTILINE)
         if match:
             return CheckResult(raw.check_id, Status.FAIL,
-                               f"output matches {pattern!r}: {_excerpt(match.group(0))!r}", value)
+                               f"output matches {_shown(pattern)}: {_matching_line(output, match)!r}",
+                               value)
     if cut and expect.output_not_matches:
         return CheckResult(raw.check_id, Status.ERROR, f"output larger than the "
                            f"{len(output.encode())} bytes kept; cannot rule out "
