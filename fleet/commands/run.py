@@ -226,7 +226,8 @@ async def execute(
         progress.close()
         if log is not None:
             log.close()
-    echo(recap_text(record, colour=colour, verdict=verdict), nl=False)
+    # recap_text neutralises every untrusted piece itself, and adds colour codes of its own
+    click.echo(recap_text(record, colour=colour, verdict=verdict), nl=False)
     echo(f"report: {run_dir / 'report.html'}")
     if record.status == "unresolved":
         echo(f"outcome unknown on some machines: fleet resume {run_dir} "

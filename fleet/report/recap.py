@@ -9,6 +9,7 @@ from collections import Counter
 
 from fleet.report.facts import EXIT_MEANINGS, SEVERITY, machine_outcomes, reason_of
 from fleet.report.text import duration_s, format_duration
+from fleet.termtext import clean
 from fleet.types import JobResult, JobState, RunRecord
 
 __all__ = ["WIDTH", "plural", "recap_text"]
@@ -30,8 +31,8 @@ def plural(count: int, word: str) -> str:
 
 def _printable(text: str) -> str:
     # Machine names and reasons come from inventories, Azure and agents: never let one drive
-    # the terminal.
-    return _UNPRINTABLE.sub("?", text)
+    # the terminal (C0/C1 controls become "?", bidi overrides and the like visible escapes).
+    return clean(_UNPRINTABLE.sub("?", text), single_line=True)
 
 
 def _fit(text: str, width: int = WIDTH) -> str:
