@@ -5,7 +5,9 @@ imported only when used, so ``fleet --help`` is fast and one broken command cann
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+import threading
 from typing import Any
 
 import click
@@ -32,6 +34,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _on_term(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _term_interrupts() -> None:
+    """SIGTERM means what Ctrl-C means (exit 130, resumable) from the first instant, not only
+    once the engine has installed its own handler (the default would exit 143 mid-planning)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_term)
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -50,6 +63,7 @@ class LazyGroup(click.Group):
         line and exit 2, like every other bad input, instead of a usage block."""
         if kwargs.get("standalone_mode", True) is False:
             return super().main(*args, **kwargs)
+        _term_interrupts()
         try:
             result = super().main(*args, **{**kwargs, "standalone_mode": False})
         except click.ClickException as error:
@@ -59,9 +73,15 @@ class LazyGroup(click.Group):
             message = " ".join(error.format_message().split())
             click.echo(clean(f"fleet: error: {message}{hint}"), err=True)
             sys.exit(error.exit_code)
-        except click.Abort:
+        except click.Abort as abort:
+            if isinstance(abort.__context__, KeyboardInterrupt):  # Ctrl-C or SIGTERM
+                click.echo("fleet: interrupted", err=True)
+                sys.exit(130)
             click.echo("fleet: aborted", err=True)
             sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("fleet: interrupted", err=True)
+            sys.exit(130)
         sys.exit(result if isinstance(result, int) else 0)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fleet.errors import RunFolderError, RunStoppedError
 from fleet.types import (
@@ -145,8 +145,24 @@ def _wave_state(text: str) -> WaveState:
     return state
 
 
+T = TypeVar("T")
+
+
+def _record(kind: type[T], text: str, what: str) -> T:
+    """A value type from its JSON column; a damaged row is a RunFolderError naming it, never a
+    TypeError (a journal is a file anyone with access can edit)."""
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise TypeError(what)
+        return kind(**data)
+    except (ValueError, TypeError, RecursionError) as error:
+        raise RunFolderError(f"the journal is damaged: a job's {what} cannot be read "
+                             "(edited by hand?)") from error
+
+
 def _capture(text: str | None) -> StreamCapture:
-    return StreamCapture(**json.loads(text)) if text else StreamCapture()
+    return _record(StreamCapture, text, "output record") if text else StreamCapture()
 
 
 class Journal:
@@ -304,7 +320,7 @@ class Journal:
         for row in cursor.fetchall():
             yield JobRow(
                 job_key=row[0],
-                machine=MachineRef(**json.loads(row[1])),
+                machine=_record(MachineRef, row[1], "machine"),
                 step=row[2],
                 step_index=row[3],
                 wave=row[4],

@@ -127,6 +127,12 @@ class _Builder:
                 if not isinstance(key, Hashable) or isinstance(key, (YMap, YList)):
                     raise self.fail(key_node, "a mapping key must be a plain value")
                 if key in mapping.key_lines and mapping.key_lines[key] != -1:
+                    earlier = next(k for k in mapping.key_lines if k == key)
+                    if type(earlier) is not type(key):  # 1, 1.0 and true are one key in Python
+                        raise self.fail(key_node, f"keys {_yaml_key(earlier)} (line "
+                                        f"{mapping.key_lines[earlier]}) and {_yaml_key(key)} "
+                                        "are the same key once read; quote them to keep "
+                                        "them apart")
                     raise self.fail(key_node, f"duplicate key {key!r}")
                 mapping[key] = self.build(value_node)
                 mapping.key_lines[key] = key_node.start_mark.line + 1
@@ -146,6 +152,12 @@ class _Builder:
                 if key not in mapping:
                     mapping[key] = value
                     mapping.key_lines[key] = -1
+
+
+def _yaml_key(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return repr(key)
 
 
 def _problem(exc: Exception) -> str:

@@ -93,13 +93,14 @@ def rehearsal_clock() -> Any:
     simulated seconds, so a scaled simulator and fleet agree on time. Unset: real time."""
     import os
 
+    from fleet.clock import parse_time_scale
     from fleet.engine.options import ScaledClock
 
     text = os.environ.get("FLEET_TIME_SCALE", "").strip()
     if not text:
         return None
     try:
-        return ScaledClock(float(text))
+        return ScaledClock(parse_time_scale(text))
     except ValueError as error:
         fail(UsageError(f"FLEET_TIME_SCALE: {error}"))
 
@@ -210,6 +211,7 @@ async def execute(
     from fleet.engine.session import execute_plan
     from fleet.report import recap_text
 
+    engine.setdefault("clock", rehearsal_clock())  # a bad FLEET_TIME_SCALE stops here, first
     colour = use_colour(sys.stdout)
     echo(f"run {plan.run_id}: folder {run_dir}")
     progress = Progress(sys.stdout, live=sys.stdout.isatty(), verbose=kw.get("verbose", 0), colour=colour)
@@ -219,7 +221,6 @@ async def execute(
     if log is not None:
         observers.append(log)
     try:
-        engine.setdefault("clock", rehearsal_clock())
         record = await execute_plan(plan, connection=connection, run_dir=run_dir, options=options,
                                     observers=observers, **engine)
     finally:

@@ -21,6 +21,7 @@ Then ``--defaults FILE`` fills only what is still missing (``fleet.inventory.def
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -183,13 +184,33 @@ def _machine(d: Drafts, host: HostDraft, values: dict[str, Any]) -> MachineRef:
         raise d.error(f"os_type must be windows or linux, got {values['os_type']!r}",
                       host.line, f"hosts.{host.name}.os_type")
     values["os_type"] = os_type
+    subscription_id = _require(d, host, values, "subscription_id")
+    resource_group = _require(d, host, values, "resource_group")
+    _check_arm_names(d, host, subscription_id, resource_group)
     return MachineRef(
-        subscription_id=_require(d, host, values, "subscription_id"),
-        resource_group=_require(d, host, values, "resource_group"),
+        subscription_id=subscription_id,
+        resource_group=resource_group,
         name=host.resource_id[2] if host.resource_id is not None else host.name,
         location=_require(d, host, values, "location"),
         os_type=os_type,
     )
+
+
+# ARM's rules, checked up front: requests are URL-encoded anyway, but "../..", "x?y=1" or "r g"
+# is never a real subscription or resource group, only a request to the wrong place.
+_SUBSCRIPTION = re.compile(r"[A-Za-z0-9-]{1,64}")
+_RESOURCE_GROUP = re.compile(r"[\w().-]{1,90}")
+
+
+def _check_arm_names(d: Drafts, host: HostDraft, subscription_id: str,
+                     resource_group: str) -> None:
+    if not _SUBSCRIPTION.fullmatch(subscription_id):
+        raise d.error("subscription_id is not a subscription id (a GUID: letters, digits and "
+                      "'-')", host.line, f"hosts.{host.name}.subscription_id")
+    if not _RESOURCE_GROUP.fullmatch(resource_group) or resource_group.endswith("."):
+        raise d.error("resource_group breaks ARM's rules (1-90 letters, digits, '_', '-', '.', "
+                      "'(' or ')', not ending in '.')", host.line,
+                      f"hosts.{host.name}.resource_group")
 
 
 def _tags(d: Drafts, host: HostDraft, values: Mapping[str, Any]) -> dict[str, str]:

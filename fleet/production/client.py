@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fleet.clock import parse_time_scale
 from fleet.errors import RunFolderError, UsageError
 from fleet.plan.model import Plan
 from fleet.production.activities import REPORT_FILES
@@ -37,7 +38,7 @@ class Storage:
 def _time_scale() -> float:
     text = os.environ.get("FLEET_TIME_SCALE", "").strip()
     try:
-        return float(text) if text else 1.0
+        return parse_time_scale(text) if text else 1.0
     except ValueError as error:
         raise UsageError(f"FLEET_TIME_SCALE: {error}") from None
 

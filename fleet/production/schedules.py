@@ -7,6 +7,7 @@ import hashlib
 import os
 from typing import Any
 
+from fleet.clock import parse_time_scale
 from fleet.errors import RunFolderError, UsageError
 from fleet.production.artifacts import ArtifactStore
 from fleet.production.connect import TemporalTarget, connect
@@ -45,7 +46,11 @@ async def create_schedule(spec: ScheduleSpec, target: TemporalTarget, *, connect
         await store.prepare()
         await store.put(PLAYBOOK_BLOB, spec.playbook)
         await store.put(INVENTORY_BLOB, spec.inventory)
-    scale = float(os.environ.get("FLEET_TIME_SCALE", "") or 1.0)
+    text = os.environ.get("FLEET_TIME_SCALE", "").strip()
+    try:
+        scale = parse_time_scale(text) if text else 1.0
+    except ValueError as error:
+        raise UsageError(f"FLEET_TIME_SCALE: {error}") from None
     inp = SweepInput(name=spec.name, slug=slug_of(spec.name),
                      playbook_sha256=hashlib.sha256(spec.playbook).hexdigest(),
                      inventory_sha256=hashlib.sha256(spec.inventory).hexdigest(), time_scale=scale)

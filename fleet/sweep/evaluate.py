@@ -146,6 +146,10 @@ def _missing_reason(job: JobResult, parsed: ParsedOutput) -> str:
     return "no result line for this check"
 
 
+def _exited_cleanly(job: JobResult) -> bool:
+    return job.state == JobState.SUCCEEDED and job.exit_code in (0, None)
+
+
 def judge_machine(checks: Sequence[Check], os_name: str, job: JobResult | None,
                   output: str | None, nonce: str) -> tuple[list[CheckResult], tuple[str, ...]]:
     """All cells of one machine, and notes about its output (garbled lines and the like).
@@ -169,4 +173,13 @@ def judge_machine(checks: Sequence[Check], os_name: str, job: JobResult | None,
             cells.append(judge(check, parsed.results[check.id]))
         else:
             cells.append(CheckResult(check.id, Status.ERROR, _missing_reason(job, parsed)))
+    if not _exited_cleanly(job):
+        # The runner ends with exit 0 after its END line; anything else (killed: 137, timed
+        # out, failed) means a pass cannot be trusted: a check that read the nonce could have
+        # printed its own RESULT and END lines and killed the runner. Fails stay fails.
+        code = "none" if job.exit_code is None else str(job.exit_code)
+        why = (f"reported pass, but the check runner did not exit cleanly ({job.state.value}, "
+               f"exit {code}): not trusted")
+        cells = [CheckResult(c.check_id, Status.ERROR, why) if c.status == Status.PASS else c
+                 for c in cells]
     return cells, parsed.problems

@@ -118,7 +118,8 @@ def test_missing_result_lines_say_why() -> None:
     text = runner_output(raw("a"), end=False)
     timed_out = _job(JobState.TIMED_OUT, exit_code=None, output=StreamCapture("blob", "x"))
     cells, _ = judge_machine(checks, "linux", timed_out, text, NONCE)
-    assert cells[0].status == Status.PASS
+    # issue #13 D13: a runner that did not exit cleanly cannot vouch for a pass
+    assert cells[0].status == Status.ERROR and "did not exit cleanly" in cells[0].detail
     assert cells[1].status == Status.ERROR and "timed out" in cells[1].detail
     truncated = _job(JobState.SUCCEEDED, exit_code=0,
                      output=StreamCapture("blob", "x", truncated=True))
