@@ -20,6 +20,21 @@ from fleet.runlock import lock_holder
 __all__ = ["cancel"]
 
 
+def _cancelable(run_dir: Path, meta: dict[str, str]) -> bool:
+    """Whether the run has anything left to cancel: a job not yet ended, or an approval gate
+    it waits at. (Unknown jobs are not running as far as fleet knows: resolve them instead.)"""
+    from fleet.types import JobState
+
+    if meta.get("awaiting_approval"):
+        return True
+    journal = Journal.open(run_dir / "journal.sqlite")
+    try:
+        return any(row.state in (JobState.PENDING, JobState.DISPATCHED, JobState.RUNNING)
+                   for row in journal.jobs())
+    finally:
+        journal.close()
+
+
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--wait/--no-wait", default=True, show_default=True,
@@ -54,6 +69,11 @@ def cancel(**kw: Any) -> None:
                     sys.exit(EXIT_FAILED)
                 time.sleep(0.5)
             echo("the runner has stopped")
+        return
+    if not guarded(lambda: _cancelable(run_dir, meta)):
+        # A finished run is history: canceling it would rewrite what happened.
+        click.echo(f"run {meta.get('run_id', '?')} is finished ({meta.get('status') or 'unknown'}, "
+                   f"exit {meta.get('exit_code') or '?'}): nothing to cancel, nothing was changed")
         return
     from fleet.engine.cancel import cancel_offline
 

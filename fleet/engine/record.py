@@ -63,6 +63,15 @@ def run_status(
         return "interrupted", EXIT_INTERRUPTED
     if any(by_operator):  # the operator stopped these in flight: canceled, never failed
         return "canceled", EXIT_INTERRUPTED
+    # Never claim more than happened: a machine held back (not by a false `when:`) did not
+    # succeed, whatever the rest did (e.g. canceled at a gate, then resumed with --approve).
+    held = [r.reason or "" for r in main if r.state == JobState.SKIPPED and not (r.reason or "").startswith("when:")]
+    if any("canceled" in why for why in held):
+        return "canceled", EXIT_INTERRUPTED
+    if any("halted" in why for why in held):
+        return "halted", EXIT_HALTED
+    if held:
+        return "failed", EXIT_FAILED
     if any(r.state == JobState.UNREACHABLE for r in main):
         return "unreachable", EXIT_UNREACHABLE
     return "succeeded", EXIT_OK

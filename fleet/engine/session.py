@@ -27,6 +27,7 @@ from fleet.engine.control import (
     write_retry_file,
 )
 from fleet.engine.events import ArmNotice, Event, Observer, RunEvent
+from fleet.engine.inputs import check_unchanged, policy_json
 from fleet.engine.jobs import JobRunner, request_sha256
 from fleet.engine.options import Clock, EngineOptions, MonotonicClock
 from fleet.engine.poller import PollScheduler
@@ -36,7 +37,7 @@ from fleet.engine.rollout import Approver, BudgetBase, Rollout, RolloutOutcome
 from fleet.engine.runwide import check_run_wide
 from fleet.errors import EXIT_INTERRUPTED, FleetError, RunFolderError, UsageError
 from fleet.failpoints import Failpoints
-from fleet.journal import JobRow, Journal, job_key, utc_now
+from fleet.journal import JobRow, Journal, utc_now
 from fleet.plan.instance import with_instance
 from fleet.plan.model import Job, Plan
 from fleet.plan.names import new_instance
@@ -119,17 +120,11 @@ def _open_journal(
     if resume:
         journal = Journal.open(run_dir / "journal.sqlite")
         plan = with_instance(plan, journal.meta().get("run_instance", ""))
-        stored = journal.request_hashes()
-        names = {row.job_key: row.run_command_name for row in journal.jobs()}
-        for job in _all_jobs(plan):
-            key = job_key(job.machine, job.step, job.rollback)
-            if stored.get(key) != request_sha256(job) or names.get(key) != job.run_command_name:
-                journal.close()
-                raise RunFolderError(
-                    f"{run_dir}: the playbook, inventory or variables changed since the run "
-                    f"started ({job.machine.name}, step {job.step!r} would send something else); "
-                    "start a new run instead"
-                )
+        try:
+            check_unchanged(plan, journal, run_dir, request_sha256)
+        except BaseException:
+            journal.close()
+            raise
         return journal, plan
     from fleet.plan.render import plan_to_json
 
@@ -141,6 +136,7 @@ def _open_journal(
         {
             "run_id": plan.run_id,
             "run_instance": instance,
+            "rollout_policy": policy_json(plan),
             "playbook_name": plan.playbook.name,
             "playbook_path": plan.playbook.path,
             "playbook_sha256": plan.playbook.sha256,
