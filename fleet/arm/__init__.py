@@ -7,7 +7,6 @@ imports aiohttp's client.
 from __future__ import annotations
 
 from fleet.arm.client import ArmClient
-from fleet.arm.clock import Clock, MonotonicClock
 from fleet.arm.credentials import (
     DevTokenProvider,
     TokenProvider,
@@ -25,6 +24,7 @@ from fleet.arm.transport import (
     TransportResponse,
     make_transport,
 )
+from fleet.clock import Clock, MonotonicClock
 
 __all__ = [
     "AimdPolicy",

@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from fleet import __version__
-from fleet.arm.clock import Clock, MonotonicClock
 from fleet.arm.credentials import TokenProvider, check_endpoint, is_loopback_url
 from fleet.arm.errors import error_for, error_parts
 from fleet.arm.events import ArmEvent, RequestDone, RetryScheduled, ThrottlePaused
@@ -34,6 +33,7 @@ from fleet.arm.models import (
 from fleet.arm.retry import RETRYABLE_STATUSES, Retrying, RetryPolicy, parse_retry_after
 from fleet.arm.throttle import ArmLimits, BucketKind, ConcurrencyController, Throttle
 from fleet.arm.transport import Transport, TransportFailure, TransportResponse
+from fleet.clock import Clock, MonotonicClock
 from fleet.endpoints import API_VERSION, ARM_ENDPOINT
 from fleet.errors import ArmError, InsecureEndpointError, OutcomeUnknownError, ThrottledError
 from fleet.redact import redact_text, redact_url

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from fleet.arm.clock import Clock, MonotonicClock
+from fleet.clock import Clock, MonotonicClock
 from fleet.endpoints import ARM_ENDPOINT
 from fleet.errors import AuthError, InsecureEndpointError, UsageError
 from fleet.redact import redact_text

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet import __version__
-from fleet.arm.clock import Clock, MonotonicClock
 from fleet.arm.credentials import TokenProvider, check_endpoint, is_loopback_url
 from fleet.arm.events import ArmEvent, RequestDone, RetryScheduled, ThrottlePaused
 from fleet.arm.retry import RETRYABLE_STATUSES, Retrying, RetryPolicy, parse_retry_after
 from fleet.arm.transport import Transport, TransportFailure, TransportResponse
+from fleet.clock import Clock, MonotonicClock
 from fleet.endpoints import GRAPH_API_VERSION
 from fleet.errors import ArmError, AuthError, InsecureEndpointError, ThrottledError
 from fleet.redact import redact_text, redact_url

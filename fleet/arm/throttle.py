@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from fleet.arm.clock import Clock
+from fleet.clock import Clock
 
 __all__ = [
     "KINDS",

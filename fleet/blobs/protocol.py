@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 
 from fleet.types import StreamCapture
 
-__all__ = ["OutputStore"]
+__all__ = ["OutputStore", "RunStore"]
 
 
 @runtime_checkable
@@ -34,3 +34,15 @@ class OutputStore(Protocol):
         """Download one blob to ``dest``, keeping the last ``max_bytes``; a missing blob is an
         empty capture. The capture's path is relative to ``relative_to`` when given."""
         ...
+
+
+@runtime_checkable
+class RunStore(OutputStore, Protocol):
+    """A run's store as the session holds it: prepared once (container, signing key), closed
+    at the end."""
+
+    async def prepare(self, *, retries: int | None = None) -> None:
+        """Create the run's container (idempotent) and get what signing needs."""
+        ...
+
+    async def aclose(self) -> None: ...

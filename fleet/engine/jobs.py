@@ -429,10 +429,10 @@ class JobRunner:
                             **(event or {})))
 
 
-def _event_extras(row: Any, output: StreamCapture) -> dict[str, Any]:
+def _event_extras(row: JobRow | None, output: StreamCapture) -> dict[str, Any]:
     """For the ``-v`` line of a finished job: how long it ran, its output's first line."""
     extras: dict[str, Any] = {}
-    started = getattr(row, "started_at", None)
+    started = row.started_at if row is not None else None
     if started:
         try:
             begun = datetime.fromisoformat(started.replace("Z", "+00:00"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from fleet.engine.events import Observer, RunEvent
 from fleet.engine.jobs import JobRunner
@@ -76,7 +76,7 @@ async def settle_unknown(
             _reopen_later_steps(job, plan, journal)
         else:
             recheck.append(job)
-    states: list[Any] = await asyncio.gather(*(runner.recheck(job) for job in recheck))
+    states: list[JobState] = await asyncio.gather(*(runner.recheck(job) for job in recheck))
     still = 0
     for job, state in zip(recheck, states, strict=True):
         if state == JobState.RUNNING:

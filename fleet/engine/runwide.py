@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
 
 from fleet.errors import (
     AuthError,
@@ -25,6 +26,13 @@ from fleet.errors import (
 from fleet.plan.model import Job, Plan
 from fleet.types import SecretRef
 
+if TYPE_CHECKING:
+    from fleet.arm.protocol import MachineReader
+    from fleet.arm.retry import RetryPolicy
+    from fleet.arm.transport import Transport
+    from fleet.blobs.protocol import RunStore
+    from fleet.clock import Clock
+
 __all__ = [
     "PROBE_TIMEOUT_S",
     "check_arm",
@@ -37,7 +45,7 @@ __all__ = [
 PROBE_TIMEOUT_S = 10.0  # each probe (ARM, storage) gives up after this long: a cause, not a blip
 
 
-def _probe_retry() -> Any:
+def _probe_retry() -> RetryPolicy:
     from fleet.arm.retry import RetryPolicy
 
     # Two attempts: a blip is retried once; a cause answers the same way twice.
@@ -76,7 +84,7 @@ def check_secrets(plan: Plan, resolve: Callable[[SecretRef], str]) -> None:
         raise RunWideError(f"{problems[0]}{more}; fix: {fix}")
 
 
-async def check_arm(arm: Any, plan: Plan, endpoint: str) -> None:
+async def check_arm(arm: MachineReader, plan: Plan, endpoint: str) -> None:
     """One harmless read (the first planned machine): ARM answers, the TLS chain is trusted,
     the credential is accepted. A 404 is fine (that machine's own problem, for preflight)."""
     machines = [m for wave in plan.waves for m in wave.machines]
@@ -108,7 +116,7 @@ async def check_arm(arm: Any, plan: Plan, endpoint: str) -> None:
         ) from error
 
 
-async def check_storage(storage: Any, where: str) -> None:
+async def check_storage(storage: RunStore, where: str) -> None:
     """Create the run's container and sign one SAS link, quickly."""
     try:
         await asyncio.wait_for(storage.prepare(retries=1), PROBE_TIMEOUT_S)
@@ -126,8 +134,8 @@ async def check_storage(storage: Any, where: str) -> None:
         raise RunWideError(f"storage at {where} is not usable: {text}; fix: {fix}") from error
 
 
-def _soon() -> Any:
-    from datetime import UTC, datetime, timedelta
+def _soon() -> datetime:
+    from datetime import UTC, timedelta
 
     return datetime.now(UTC) + timedelta(minutes=5)
 
@@ -150,10 +158,10 @@ async def check_run_wide(
     connection: ArmEndpoint,
     *,
     resolve: Callable[[SecretRef], str],
-    open_storage: Callable[[], Awaitable[Any]],
+    open_storage: Callable[[], Awaitable[RunStore | None]],
     storage_where: str,
-    clock: Any,
-    transport: Any = None,
+    clock: Clock | None,
+    transport: Transport | None = None,
 ) -> None:
     """Every run-wide check, cheapest first; raises ``RunWideError`` on the first cause."""
     from fleet.arm.client import ArmClient

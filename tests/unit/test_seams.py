@@ -24,7 +24,7 @@ from fleet.arm.protocol import (
 )
 from fleet.arm.throttle import ConcurrencyController
 from fleet.arm.transport import AiohttpTransport, Transport
-from fleet.blobs.protocol import OutputStore
+from fleet.blobs.protocol import OutputStore, RunStore
 from fleet.blobs.store import RunStorage
 from fleet.clock import Clock, MonotonicClock, ScaledClock
 from fleet.engine.preflight import preflight
@@ -52,6 +52,7 @@ def _static_conformance(
     _limit: AdaptiveLimit = controller
     _graph: GraphQuery = graph
     _store: OutputStore = storage
+    _run_store: RunStore = storage
     _connection: ArmConnection = connection
     _transport: Transport = transport
     _fake_transport: Transport = FakeTransport(lambda sent: respond(200), FakeClock())
@@ -73,7 +74,7 @@ async def test_the_real_clients_fit_their_protocols() -> None:
     assert isinstance(graph, GraphQuery) and not isinstance(graph, ArmApi)
     storage = RunStorage.from_connection_string(AZURITE, run_id="seams")
     try:
-        assert isinstance(storage, OutputStore)
+        assert isinstance(storage, OutputStore) and isinstance(storage, RunStore)
     finally:
         await storage.aclose()
 
