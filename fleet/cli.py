@@ -56,6 +56,7 @@ class LazyGroup(click.Group):
         module_name, attr = entry[0].split(":")
         command: Any = getattr(importlib.import_module(module_name), attr)
         assert isinstance(command, click.Command)
+        _show_envvars(command)
         return command
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
@@ -90,7 +91,44 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+ENVIRONMENT = """\b
+Environment (each is the default of its option):
+  FLEET_ARM_ENDPOINT         --arm-endpoint (default: Azure's)
+  FLEET_API_VERSION          --api-version
+  FLEET_CREDENTIAL           --credential (dev: the simulator's)
+  FLEET_CA_FILE              --ca-file: a private CA to trust for ARM
+  FLEET_STORAGE_CONNECTION_STRING
+                             --storage-connection-string (by key)
+  FLEET_STORAGE_ACCOUNT_URL  --storage-account-url (Entra sign-in)
+  FLEET_DEFAULTS             --defaults: inventory defaults file
+  FLEET_CACHE_DIR            --cache-dir: Azure source cache
+  FLEET_TEMPORAL[_*]         --temporal and its options
+  FLEET_TIME_SCALE           rehearsals: `fleet sim --time-scale`
+  FLEET_SIM_DIR              set by `fleet sim start`, read by stop
+  FLEET_AZURITE_MAIN         Azurite's main.js (else node_modules)
+  FLEET_FAILPOINT            tests only: kill at a named point
+Secrets: any variable a playbook names, e.g.
+secret("env:FLEET_RUNAS_PASSWORD"). NO_COLOR turns colour off.
+
+\b
+Exit codes: 0 succeeded, 1 machines failed, 2 bad input,
+3 halted by policy, 4 only unreachable, 9 run-wide cause
+(nothing sent), 130 interrupted or canceled; fleet sweep adds
+5 non-compliant, 6 new drift, 7 unable to assess, 8 locked."""
+
+
+def _show_envvars(command: click.Command) -> None:
+    """Every option with an environment twin says so in its --help."""
+    for param in command.params:
+        if isinstance(param, click.Option) and param.envvar:
+            param.show_envvar = True
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _show_envvars(sub)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=ENVIRONMENT)
 @click.version_option(__version__, prog_name="fleet")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context

@@ -62,14 +62,14 @@ async def write_capped(
 ) -> StreamCapture:
     """Write ``chunks`` (the stream from offset ``kept_from`` on) to ``dest``, at most
     ``max_bytes`` of it, and describe it. ``total_size`` is the whole stream's size."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     digest = hashlib.sha256()
     written = 0
     head = b""
     window = bytearray()
     tmp = dest.with_name(dest.name + ".part")
     try:
-        with tmp.open("wb") as out:
+        with os.fdopen(os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "wb") as out:
             async for chunk in chunks:
                 room = max_bytes - written
                 if room <= 0:
@@ -100,6 +100,13 @@ async def write_capped(
     )
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    """Output files are their owner's only (0600), like everything in a run folder."""
+    with os.fdopen(os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "wb") as out:
+        out.write(data)
+    os.chmod(path, 0o600)  # an existing file keeps its mode through O_TRUNC
+
+
 def capture_from_text(
     text: str | None, dest: Path, *, relative_to: Path | None = None,
     source: CaptureSource = "instance_view",
@@ -112,8 +119,8 @@ def capture_from_text(
     if text is None:
         return StreamCapture(source="none")
     data = text.encode("utf-8", "replace")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_bytes(data)
+    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _write_private(dest, data)
     return StreamCapture(
         source=source,
         path=display_path(dest, relative_to),
@@ -137,7 +144,7 @@ def mask_kept_output(capture: StreamCapture, run_dir: Path,
     if masked == data:
         return capture, data
     tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(masked)
+    _write_private(tmp, masked)
     os.replace(tmp, path)
     window = masked[-_EXCERPT_WINDOW:]
     excerpt = _excerpt_from(masked[:4], window, len(masked) - len(window))

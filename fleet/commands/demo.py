@@ -56,8 +56,10 @@ async def _demo(kw: dict[str, Any]) -> Any:
     from fleet.commands.run import execute
     from fleet.engine.options import EngineOptions, PollPolicy
     from fleet.engine.session import Connection
+    from fleet.errors import EXIT_FAILED
     from fleet.inventory import load_inventory
     from fleet.plan.build import build_plan, new_run_id
+    from fleet.report.recap import plural
     from fleet_sim.config import SimConfig
     from fleet_sim.inventory_io import write_inventory
     from fleet_sim.server import SimServer
@@ -87,6 +89,9 @@ async def _demo(kw: dict[str, Any]) -> Any:
         record = await execute(plan, connection, run_dir, options, {"verbose": kw["verbose"]})
         stats = sim.stats()
         twice = sum(1 for n in stats["executions"].values() if n > 1)
-        echo(f"simulator: {stats['executions_total']} executions, {twice} machine(s) run twice, "
-                   f"{stats.get('throttled', 0)} throttled answers")
+        echo(f"simulator: {stats['executions_total']} executions, {plural(twice, 'machine')} run "
+             f"twice, {stats.get('throttled', 0)} throttled answers")
+        if record.exit_code == EXIT_FAILED:
+            echo("the demo exits 1 on purpose: some simulated machines are set to fail, so you can "
+                 "see how failures are reported (and the unreachable ones apart). Nothing is wrong.")
     return record

@@ -148,7 +148,8 @@ def inventory(inventory_path: Path | None, limit: str | None, fmt: str, **kw: An
         loaded = run_async(lambda: load_for_command(inventory_path, options))
         for note in loaded.notes:
             echo(f"fleet: note: {note}", err=True)
-        hosts = select_hosts(loaded, limit, field="--limit") if limit else list(loaded.hosts)
+        # --limit '' is an error, as for plan and run (an empty pattern selects nothing)
+        hosts = select_hosts(loaded, limit, field="--limit") if limit is not None else list(loaded.hosts)
         echo(format_json(hosts) if fmt == "json" else format_table(hosts), nl=False)
 
     guarded(go)

@@ -16,6 +16,7 @@ from fleet.commands.temporal import temporal_options
 from fleet.engine.options import EngineOptions
 from fleet.engine.resolve import Resolution
 from fleet.errors import UsageError
+from fleet.report.recap import plural
 
 __all__ = ["finished_status", "resume"]
 
@@ -62,7 +63,7 @@ def check_resolution(run_dir: Path, resolution: Resolution) -> None:
     stray = sorted(resolution.machines - unknown)
     if stray:
         raise UsageError(f"--resolve-unknown: no unknown job on {', '.join(stray[:5])} "
-                         f"({len(unknown)} machine(s) are unknown)")
+                         f"({plural(len(unknown), 'machine')} are unknown)")
 
 
 @click.command()

@@ -13,6 +13,7 @@ from fleet.commands.common import echo, guarded
 from fleet.commands.options import TEXT_OR_JSON
 from fleet.commands.temporal import temporal_options
 from fleet.journal import Journal
+from fleet.report.recap import plural
 from fleet.runlock import lock_holder
 from fleet.types import JobState
 
@@ -42,7 +43,7 @@ def status(run_dir: str, fmt: str, **kw: Any) -> None:
     echo("  machines: " + ", ".join(f"{n} {s}" for s, n in sorted(machines.items())))
     for wave in data["waves"]:
         name = "rollback" if wave["wave"] < 0 else f"wave {wave['wave'] + 1} [{wave['label']}]"
-        echo(f"  {name}: {wave['state']}, {wave['machines']} machine(s)")
+        echo(f"  {name}: {wave['state']}, {plural(wave['machines'], 'machine')}")
     if data["awaiting_approval"]:
         echo(f"  waiting for approval after wave {int(data['awaiting_approval']) + 1}: "
                    f"fleet resume {run_dir} --approve")

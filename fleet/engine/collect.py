@@ -92,7 +92,8 @@ class OutputCollector:
         self._policy = policy
 
     async def collect(self, job: Job, view: ViewLike | None, folder: Path) -> Collected:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # output/: owner only
+        folder.mkdir(exist_ok=True, mode=0o700)
         step = job.step + (".rollback" if job.rollback else "")
         out_path, err_path = folder / f"{step}.out", folder / f"{step}.err"
         view_out = view.output if view is not None else None

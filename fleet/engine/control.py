@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from fleet.engine.rollout import Rollout
 from fleet.journal import Journal
+from fleet.report.recap import plural
 from fleet.types import JobState, RunRecord
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def write_retry_file(run_dir: Path, record: RunRecord) -> None:
     } - set(doubtful))
     header = f"# machines of run {record.run_id} that did not succeed\n"
     if doubtful:
-        header += (f"# not listed: {len(doubtful)} machine(s) that may have run (unknown or in "
+        header += (f"# not listed: {plural(len(doubtful), 'machine')} that may have run (unknown or in "
                    "flight); `fleet resume` this run folder first\n")
     body = "".join(f"{name}\n" for name in failed)
     write_private(run_dir / "retry.txt", header + body)

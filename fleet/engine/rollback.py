@@ -11,6 +11,7 @@ from fleet.engine.events import Observer, RunEvent, WaveEvent
 from fleet.engine.jobs import JobRunner
 from fleet.journal import Journal, job_key, utc_now
 from fleet.plan.model import Job, Plan
+from fleet.report.recap import plural
 from fleet.types import JobState, MachineRef
 
 __all__ = ["run_rollback"]
@@ -45,7 +46,7 @@ async def run_rollback(
     emit: Observer,
 ) -> None:
     chosen = rollback_targets(plan, states, ran)
-    emit(RunEvent(f"rolling back {len(chosen)} machine(s)", "warning"))
+    emit(RunEvent(f"rolling back {plural(len(chosen), 'machine')}", "warning"))
     journal.set_wave(-1, "rollback", len(chosen), "running", started_at=utc_now())
     emit(WaveEvent(-1, "rollback", len(chosen), "started"))
     window = resolve_amount(plan.rollout.max_concurrency, max(1, len(chosen)), minimum=1) or 1

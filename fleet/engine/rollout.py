@@ -27,6 +27,7 @@ from fleet.errors import RunStoppedError
 from fleet.failpoints import Failpoints
 from fleet.journal import Journal, job_key, utc_now
 from fleet.plan.model import Job, Plan
+from fleet.report.recap import plural
 from fleet.types import JobState, MachineRef, RolloutPolicy, canceled_by_operator
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ class Rollout:
                 "canceled by the operator" if how == "canceled" else "interrupted (stopped in flight)"
             )
             if self._running:
-                self._emit(RunEvent(f"stopping {len(self._running)} in-flight machine(s)", "warning"))
+                self._emit(RunEvent(f"stopping {plural(len(self._running), 'in-flight machine')}", "warning"))
             for task in self._running:
                 task.cancel()
 
@@ -165,9 +166,10 @@ class Rollout:
                 if not await self._approve(wave.index, waves[position + 1].label):
                     self.outcome.awaiting_approval = wave.index
                     self._journal.set_meta(awaiting_approval=str(wave.index))
+                    how = f"fleet resume {self._journal.path.parent} --approve"
                     self._emit(RunEvent(
-                        f"waiting for approval after wave {wave.index + 1}: "
-                        "continue with `fleet resume RUN_DIR --approve`", "warning"))
+                        f"waiting for approval after wave {wave.index + 1}: continue with `{how}`",
+                        "warning"))
                     return self.outcome
                 approved_through = wave.index
                 self._journal.set_meta(approved_through=str(wave.index), awaiting_approval="")
@@ -352,7 +354,7 @@ class Rollout:
                     if row.state != JobState.SKIPPED or "halted" not in (row.reason or ""):
                         bad += 1
         if bad:
-            self._breach(f"verify step {step!r} did not pass on {bad} machine(s) of wave {index + 1}")
+            self._breach(f"verify step {step!r} did not pass on {plural(bad, 'machine')} of wave {index + 1}")
 
     # -- one machine: its steps in order ---------------------------------------------------
     async def _machine(self, machine: MachineRef) -> JobState:
@@ -389,7 +391,9 @@ class Rollout:
         count = in_wave if per_wave else in_run
         if budget is not None and count > budget:
             kind = "failure" if what == "failed" else what
-            self._breach(f"{count} {what} machine(s) exceed the {kind} budget of {budget}")
+            verb = "exceeds" if count == 1 else "exceed"
+            self._breach(f"{count} {what} {'machine' if count == 1 else 'machines'} {verb} the "
+                         f"{kind} budget of {budget}")
 
     def _breach(self, reason: str) -> None:
         self.outcome.breached = True

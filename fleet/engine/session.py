@@ -41,6 +41,7 @@ from fleet.journal import JobRow, Journal, utc_now
 from fleet.plan.instance import with_instance
 from fleet.plan.model import Job, Plan
 from fleet.plan.names import new_instance
+from fleet.report.recap import plural
 from fleet.runlock import RunLock
 from fleet.secrets import resolve_secret as default_resolve_secret
 from fleet.types import MachineRef, RunRecord, SecretRef
@@ -227,7 +228,7 @@ async def execute_plan(
                          runner_pid=str(os.getpid()))
         reasons = Counter(excluded.reason for excluded in plan.excluded)
         for reason, count in sorted(reasons.items()):
-            emit(RunEvent(f"excluded {count} machine(s): {reason}"))
+            emit(RunEvent(f"excluded {plural(count, 'machine')}: {reason}"))
         return await _execute(
             plan, journal, connection=connection, run_dir=run_dir, options=options, emit=emit,
             clock=clock, transport=transport, resolve_secret=resolve_secret, approver=approver,
@@ -347,7 +348,7 @@ def _close_run(
         notes.append(f"rollout policy breached: {outcome.breach_reason} ({plan.rollout.on_breach})")
     if outcome is not None and outcome.awaiting_approval is not None:
         notes.append(f"waiting for approval after wave {outcome.awaiting_approval + 1}: "
-                     "`fleet resume RUN_DIR --approve` continues")
+                     f"`fleet resume {run_dir} --approve` continues")
     if outcome is not None and plan.origins:
         # Resource Graph lags ARM: say where the inventory's status and preflight disagreed.
         from fleet.inventory.sources.drift import status_disagreements

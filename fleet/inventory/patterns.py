@@ -124,6 +124,21 @@ def _tag_matches(host: Host, predicate: str) -> bool:
     return False
 
 
+def _tag_case_hint(inventory: Inventory, terms: list[Term]) -> str | None:
+    """A tag predicate that would select machines if tag values were compared ignoring case."""
+    for term in terms:
+        if term.op == "!" or not term.text.startswith("tag:") or "=" not in term.text:
+            continue
+        key, _eq, value = term.text[4:].partition("=")
+        wanted = value.strip().lower()
+        for host in inventory.hosts:
+            for tag_key, tag_value in host.tags.items():
+                if tag_key.lower() == key.strip().lower() and fnmatch.fnmatchcase(tag_value.lower(), wanted):
+                    return (f"tag values are case-sensitive: {host.name} has {tag_key}={tag_value!r}; "
+                            f"write tag:{key.strip()}={tag_value}")
+    return None
+
+
 def _matches(inventory: Inventory, term: Term, field: str, pattern: str) -> list[str]:
     """Host names ``term`` matches, in Ansible's enumeration order (duplicates kept: a
     subscript counts them as Ansible does)."""
@@ -164,6 +179,10 @@ def _matches(inventory: Inventory, term: Term, field: str, pattern: str) -> list
         if ":" in text and "," in pattern:
             hint = ("a pattern with a comma is split on commas only, as in Ansible: write "
                     "a,b,!c or a:b:!c")
+        elif "&" in text or "!" in text[1:]:
+            fixed = text[0] + re.sub(r"(?<!:)([&!])", r":\1", text[1:])
+            hint = (f"'&' and '!' follow a ':' (a:&b intersects, a:!b excludes): did you mean "
+                    f"{fixed!r}?")
         raise SelectionError(f"{text!r} in pattern {pattern!r} is neither a host nor a group",
                              field=field, hint=hint)
     return found
@@ -200,5 +219,6 @@ def select_hosts(inventory: Inventory, pattern: str, *, field: str = "pattern") 
                                              field, pattern))
     hosts = [host for host in inventory.hosts if host.name in selected]
     if not hosts:
-        raise SelectionError(f"pattern {pattern!r} selects no machine", field=field)
+        raise SelectionError(f"pattern {pattern!r} selects no machine", field=field,
+                             hint=_tag_case_hint(inventory, terms))
     return hosts

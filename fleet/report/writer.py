@@ -46,6 +46,7 @@ def write_reports(
         tmp = path.with_name(f".{path.name}.tmp")
         try:
             tmp.write_text(text, encoding="utf-8")
+            os.chmod(tmp, 0o600)  # like every file of a run folder: its owner's only
             os.replace(tmp, path)
         except OSError as error:
             raise RunFolderError(f"{path}: cannot write: {error.strerror or error}") from error
