@@ -152,9 +152,10 @@ def _check(ctx: Ctx, body: Any, index: int, line: int | None, default_timeout_s:
     where = f"checks.{check_id}"
     title = ctx.string(body, "title", f"{where}.title")
     rationale = ctx.string(body, "rationale", f"{where}.rationale")
-    severity = str(body.get("severity", "medium")).lower()
-    if severity not in SEVERITIES:
-        raise ctx.error(f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}",
+    written = str(body.get("severity", "medium")).lower()
+    severity = one_of(SEVERITIES, written)
+    if severity is None:
+        raise ctx.error(f"severity must be one of {', '.join(SEVERITIES)}, got {written!r}",
                         body.line_of("severity"), f"{where}.severity")
     snippets = []
     for os_name in OS_NAMES:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet.errors import InputError
-from fleet.sweep.model import Check, CheckResult, Status
+from fleet.sweep.model import SEVERITIES, Check, CheckResult, Severity, Status
+from fleet.types import one_of
 
 __all__ = [
     "SCHEMA",
@@ -32,7 +33,7 @@ ASSESSED = (Status.PASS, Status.FAIL)
 class CheckInfo:
     id: str
     title: str
-    severity: str = "medium"
+    severity: Severity = "medium"
     rationale: str = ""
 
 
@@ -145,13 +146,21 @@ def _str(data: Mapping[str, Any], key: str, where: str) -> str:
     return value
 
 
+def _severity(value: Any) -> Severity:
+    severity = one_of(SEVERITIES, value)
+    if severity is None:
+        raise ValueError(f"severity {str(value)[:20]!r}")
+    return severity
+
+
 def matrix_from_json(data: Any, *, where: str) -> Matrix:
     """Read back a matrix JSON; ``where`` names the file in errors."""
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise InputError(f"not a sweep matrix (expected schema {SCHEMA!r})", file=where)
     try:
         checks = tuple(CheckInfo(_str(c, "id", where), _str(c, "title", where),
-                                 str(c.get("severity", "medium")), str(c.get("rationale", "")))
+                                 _severity(c.get("severity", "medium")),
+                                 str(c.get("rationale", "")))
                        for c in data["checks"])
         rows = []
         for m in data["machines"]:

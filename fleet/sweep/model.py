@@ -26,11 +26,13 @@ __all__ = [
     "Expectation",
     "RawResult",
     "RawState",
+    "Severity",
     "Status",
 ]
 
 OS_NAMES = ("linux", "windows")
-SEVERITIES = ("info", "low", "medium", "high", "critical")
+Severity = Literal["info", "low", "medium", "high", "critical"]
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
 
 CompareOp = Literal["==", "!=", "<", "<=", ">", ">="]
 COMPARE_OPS: tuple[CompareOp, ...] = get_args(CompareOp)
@@ -78,7 +80,7 @@ class Check:
 
     id: str
     title: str
-    severity: str = "medium"
+    severity: Severity = "medium"
     rationale: str = ""
     snippets: tuple[tuple[str, str], ...] = ()
     expect: Expectation = field(default_factory=Expectation)
