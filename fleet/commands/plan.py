@@ -33,10 +33,12 @@ __all__ = ["plan"]
 @RUN_ID
 @SEED
 @TEXT_OR_JSON
+@click.option("--full", is_flag=True, help="Text: every machine's request in full (default: each "
+              "step's request once, then what differs per machine).")
 @source_options
 @arm_options
 def plan(playbook: Path, inventory_path: Path | None, limit: str | None,
-         extra_vars: tuple[str, ...], run_id: str | None, seed: int, fmt: str,
+         extra_vars: tuple[str, ...], run_id: str | None, seed: int, fmt: str, full: bool,
          **kw: Any) -> None:
     """Render PLAYBOOK against the inventory and print the plan.
 
@@ -62,7 +64,7 @@ def plan(playbook: Path, inventory_path: Path | None, limit: str | None,
             run_id=run_id or new_run_id(datetime.now(UTC)),
             seed=seed,
         )
-        echo(dumps_plan(result) if fmt == "json" else plan_to_text(result), nl=False)
+        echo(dumps_plan(result) if fmt == "json" else plan_to_text(result, full=full), nl=False)
         from fleet.engine.runwide import secret_problems
         from fleet.secrets import resolve_secret
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from fleet.plan.model import Job, Plan
 from fleet.redact import mask_signatures
+from fleet.report.recap import plural
 from fleet.types import REDACTED, MachineOrigin, MachineRef, SecretRef
 
 __all__ = ["PLAN_SCHEMA", "dumps_plan", "plan_to_json", "plan_to_text"]
@@ -130,35 +131,48 @@ def dumps_plan(plan: Plan) -> str:
     return json.dumps(plan_to_json(plan), indent=2, ensure_ascii=False) + "\n"
 
 
-def plan_to_text(plan: Plan) -> str:
-    """What a person reads before saying yes: waves, then each job's exact request."""
+def plan_to_text(plan: Plan, *, full: bool = False) -> str:
+    """What a person reads before saying yes: waves, then the requests. Compact (default):
+    each step's request once, then one line per machine with what differs from it. ``full``:
+    every job's exact request."""
     data = plan_to_json(plan)
     summary = data["summary"]
     lines = [
         f"plan {plan.run_id}: {plan.playbook.name} ({plan.playbook.path})",
-        f"  {summary['machines']} machines in {summary['waves']} waves, {summary['jobs']} jobs, "
-        f"{summary['rollback_jobs']} rollback jobs, {summary['excluded']} excluded",
+        f"  {plural(summary['machines'], 'machine')} in {plural(summary['waves'], 'wave')}, "
+        f"{plural(summary['jobs'], 'job')}, {plural(summary['rollback_jobs'], 'rollback job')}, "
+        f"{summary['excluded']} excluded",
         "  steps: " + ", ".join(s.name + (f" (when: {s.when})" if s.when else "")
                                 for s in plan.steps),
     ]
     if plan.origins:
         sources = sorted({(o.source, o.snapshot_at, o.from_cache) for o in plan.origins})
-        lines.append(f"  inventory: {len(plan.origins)} machines from Azure: " + ", ".join(
+        lines.append(f"  inventory: {plural(len(plan.origins), 'machine')} from Azure: " + ", ".join(
             f"{source} at {at}" + (" (cached)" if cached else "") for source, at, cached in sources))
     rollout = data["rollout"]
     lines.append("  rollout: " + ", ".join(f"{k}={v}" for k, v in rollout.items()
                                            if v is not None))
+    templates = _templates(data["jobs"] + data["rollback_jobs"]) if not full else {}
+    for (step, rollback), variants in templates.items():
+        for job in variants:
+            lines.append("")
+            lines.append(f"request of step {step!r}{' (rollback)' if rollback else ''}, as sent to "
+                         f"{job['machine']} (other machines: what differs, below):")
+            lines.extend(_job_text(job))
     for wave in plan.waves:
         lines.append("")
         lines.append(f"wave {wave.index + 1}/{len(plan.waves)} [{wave.label}]: "
-                     f"{len(wave.machines)} machines")
+                     f"{plural(len(wave.machines), 'machine')}")
         for job in (j for j in data["jobs"] if j["wave"] == wave.index):
-            lines.extend(_job_text(job))
+            lines.extend(_job_diff(job, templates) if not full else _job_text(job))
     if data["rollback_jobs"]:
         lines.append("")
         lines.append("rollback (run only when the rollout policy calls for it):")
         for job in data["rollback_jobs"]:
-            lines.extend(_job_text(job))
+            lines.extend(_job_diff(job, templates) if not full else _job_text(job))
+    if not full:
+        lines.append("")
+        lines.append("(every request in full: fleet plan --full, or --format json)")
     if plan.excluded:
         lines.append("")
         lines.append("excluded:")
@@ -168,6 +182,63 @@ def plan_to_text(plan: Plan) -> str:
         lines.append("warnings:")
         lines.extend(f"  - {w}" for w in plan.warnings)
     return "\n".join(lines) + "\n"
+
+
+MAX_VARIANTS = 3  # a step's scripts for Windows and for Linux are each shown once
+
+
+def _script(job: dict[str, Any]) -> Any:
+    return job["request"].get("properties", {}).get("source")
+
+
+def _templates(jobs: list[dict[str, Any]]) -> dict[tuple[str, bool], list[dict[str, Any]]]:
+    """Per step, the requests shown in full: the first job, and the first of each other script
+    (one per OS, typically), up to MAX_VARIANTS; every other job is a line of differences."""
+    out: dict[tuple[str, bool], list[dict[str, Any]]] = {}
+    for job in jobs:
+        variants = out.setdefault((job["step"], bool(job.get("rollback"))), [])
+        if len(variants) < MAX_VARIANTS and all(_script(v) != _script(job) for v in variants):
+            variants.append(job)
+    return out
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flat(item, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(value, list) and value and all(isinstance(i, dict) and "name" in i for i in value):
+        return {f"{prefix}[{i['name']}]": i.get("value") for i in value}  # parameters by name
+    return {prefix: value}
+
+
+def _job_diff(
+    job: dict[str, Any], templates: dict[tuple[str, bool], list[dict[str, Any]]]
+) -> list[str]:
+    """One line: the machine, the step, and what its request has that the step's shown one
+    (with the same script, else the first) has not (values cut to 40 characters, at most 4)."""
+    variants = templates[(job["step"], bool(job.get("rollback")))]
+    template = next((v for v in variants if _script(v) == _script(job)), variants[0])
+    head = f"  {job['machine']} / {job['step']}"
+    if job is template:
+        return [f"{head}: the request above"]
+    mine, theirs = _flat(job["request"]), _flat(template["request"])
+    keys = [k for k in mine if mine[k] != theirs.get(k)] + [k for k in theirs if k not in mine]
+    if job["when"] != template["when"] and job["when"]:
+        keys.insert(0, "when")
+        mine["when"] = job["when"]
+
+    def shown(key: str) -> str:
+        value = mine.get(key, "(absent)")
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        text = " ".join(text.split())
+        return f"{key}={text if len(text) <= 40 else text[:39] + '…'}"
+
+    if not keys:
+        return [f"{head}: same request"]
+    more = f" (+{len(keys) - 4} more)" if len(keys) > 4 else ""
+    return [f"{head}: " + ", ".join(shown(k) for k in keys[:4]) + more]
 
 
 def _job_text(job: dict[str, Any]) -> list[str]:

@@ -65,11 +65,10 @@ def assign_waves(
             assert isinstance(spec.value, int)
             size = spec.value if spec.kind == "count" else spec.value * total // 100
             if size == 0:
-                raise PlaybookError(
-                    f"{spec.label} of {total} selected machines rounds down to 0",
-                    file=file, line=spec.line, field=where,
-                    hint="use a count such as 1, or a larger percent",
-                )
+                # As Ansible's serial and SSM's MaxConcurrency do: a percent is at least one.
+                size = 1
+                warnings.append(f"{where} ({spec.label}) of {total} selected machines rounds "
+                                "down to 0: this wave takes 1 machine")
             taken = remaining[:size]
         taken_names = {h.name for h in taken}
         remaining = [h for h in remaining if h.name not in taken_names]

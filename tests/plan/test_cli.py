@@ -32,6 +32,20 @@ def test_plan_text_and_limit() -> None:
     assert "wave 1/" in result.output and "web-win-01" not in result.output
 
 
+def test_plan_text_is_compact_and_full_on_request() -> None:
+    args = ["plan", str(ROOT / "playbooks/canary-rollout.yaml"), "-i", INV, "--run-id", RUN]
+    compact = CliRunner().invoke(main, args)
+    full = CliRunner().invoke(main, [*args, "--full"])
+    assert compact.exit_code == 0 and full.exit_code == 0, compact.output + full.output
+    jobs = full.stdout.count(": PUT /subscriptions/")
+    # apply, verify and the rollback step, each for Windows and Linux: shown once, not per machine
+    assert jobs == 18 and compact.stdout.count(": PUT /subscriptions/") == 6
+    assert "the request above" in compact.stdout and "fleet plan --full" in compact.stdout
+    assert len(compact.stdout.splitlines()) < len(full.stdout.splitlines()) / 2
+    # every job still has its line, with what differs from its step's request
+    assert sum(compact.stdout.count(f" / {step}") for step in ("apply:", "verify:", "restore:")) >= jobs
+
+
 def test_plan_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
     playbook = tmp_path / "pb.yaml"
     playbook.write_text("name: t\nhosts: all\nscrip: x\n")
