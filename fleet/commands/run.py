@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from fleet.commands.adhoc import adhoc_options, adhoc_playbook, rollout_overrides
 from fleet.commands.common import echo, fail, guarded, run_async
 from fleet.commands.options import (
     EXTRA_VARS,
@@ -43,7 +44,7 @@ def make_connection(kw: dict[str, Any]) -> Connection:
 
 
 @click.command()
-@click.argument("playbook", type=click.Path(dir_okay=False))
+@click.argument("playbook", type=click.Path(dir_okay=False), required=False)
 @inventory_option()
 @LIMIT
 @EXTRA_VARS
@@ -54,6 +55,7 @@ def make_connection(kw: dict[str, Any]) -> Connection:
 @output_options
 @event_options
 @click.option("--detach", is_flag=True, help="With --temporal: submit and return; do not follow.")
+@adhoc_options
 @temporal_options
 @connection_options
 @source_options
@@ -64,7 +66,19 @@ def run(**kw: Any) -> None:
     1 some failed or timed out; 2 bad input; 3 halted by the rollout policy; 4 only unreachable
     machines kept it from succeeding; 9 a run-wide cause (ARM, TLS, credential, storage, a
     secret) stopped it before anything was sent; 130 interrupted.
+
+    Ad-hoc, without a playbook: fleet run --script 'CMD' --os linux -i INV --limit PATTERN
+    (or --script-file FILE). --waves, --max-concurrency and --max-failures override the
+    playbook's rollout (or set the ad-hoc run's).
     """
+    from datetime import UTC, datetime
+
+    from fleet.plan.build import new_run_id
+
+    kw["run_id"] = kw["run_id"] or new_run_id(datetime.now(UTC))
+    adhoc = guarded(lambda: adhoc_playbook(kw, Path(kw["run_dir"] or Path("runs") / kw["run_id"])))
+    if adhoc is not None:
+        kw["playbook"] = str(adhoc)
     plan, inputs = guarded(lambda: _plan(kw))
     if not kw["yes"]:
         _confirm(plan)
@@ -135,6 +149,7 @@ def _plan(kw: dict[str, Any]) -> tuple[Any, dict[str, str]]:
     inventory = asyncio.run(load_for_command(inventory_path, SourceOptions(kw)))
     for note in getattr(inventory, "notes", ()):
         echo(f"note: {note}", err=True)
+    overrides = rollout_overrides(kw)
     plan = build_plan(
         playbook_path=playbook_path,
         inventory=inventory,
@@ -142,6 +157,7 @@ def _plan(kw: dict[str, Any]) -> tuple[Any, dict[str, str]]:
         extra_vars=extra_vars,
         run_id=kw["run_id"] or new_run_id(datetime.now(UTC)),
         seed=kw["seed"],
+        rollout_overrides=overrides,
     )
     sources = {k: kw.get(k) for k in ("source_kind", "subscriptions", "resource_groups", "query",
                                        "cache_dir")}
@@ -154,6 +170,7 @@ def _plan(kw: dict[str, Any]) -> tuple[Any, dict[str, str]]:
         "limit": kw["limit"] or "",
         "extra_vars": json.dumps(extra_vars, sort_keys=True, default=str),
         "seed": str(kw["seed"]),
+        "rollout_overrides": json.dumps(overrides, sort_keys=True),
     }
     return plan, inputs
 

@@ -62,6 +62,7 @@ def rebuild_plan(meta: dict[str, str], connection: Connection) -> Any:
         inventory = Path(meta["input_inventory"]) if meta.get("input_inventory") else None
         extra_vars = json.loads(meta.get("input_extra_vars") or "{}")
         seed = int(meta.get("input_seed") or 0)
+        overrides = json.loads(meta.get("input_rollout_overrides") or "{}")
         sources = json.loads(meta.get("input_sources") or "{}")
     except (KeyError, ValueError) as error:
         raise RunFolderError(f"the journal does not record how the run was started ({error})") from error
@@ -83,4 +84,5 @@ def rebuild_plan(meta: dict[str, str], connection: Connection) -> Any:
         extra_vars=extra_vars,
         run_id=meta["run_id"],
         seed=seed,
+        rollout_overrides=overrides,
     )

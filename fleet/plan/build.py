@@ -278,14 +278,15 @@ def _with_checks(playbook: Playbook, selected: list[Host]) -> tuple[list[Host], 
 
 def build_plan(*, playbook_path: Path, inventory: Inventory, limit: str | None,
                extra_vars: Mapping[str, Any], run_id: str, seed: int = 0,
-               nonce: str | None = None) -> Plan:
+               nonce: str | None = None,
+               rollout_overrides: Mapping[str, Any] | None = None) -> Plan:
     """The plan for ``playbook_path`` over ``inventory``. Same inputs, same plan.
 
     ``nonce`` marks a sweep's result lines (see ``fleet.sweep.protocol``); without one, a sweep
     playbook gets one derived from the run id."""
     check_run_id(run_id)
     _check_extra_vars(extra_vars)
-    playbook = load_playbook(playbook_path)
+    playbook = load_playbook(playbook_path, rollout_overrides=rollout_overrides)
     if playbook.checks and nonce is None:
         nonce = derived_nonce(run_id, playbook.sha256)
     builder = _Builder(playbook, run_id, extra_vars, nonce or "")

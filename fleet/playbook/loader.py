@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -228,8 +229,10 @@ def _sweep(ctx: Ctx, doc: YMap, defaults: StepSpec) -> tuple[tuple[StepSpec, ...
     return (step,), checks
 
 
-def load_playbook(path: Path) -> Playbook:
-    """Load and validate ``path``. Raises PlaybookError (or TemplateError/SelectionError)."""
+def load_playbook(path: Path, *, rollout_overrides: Mapping[str, Any] | None = None) -> Playbook:
+    """Load and validate ``path``. Raises PlaybookError (or TemplateError/SelectionError).
+    ``rollout_overrides`` (the command line's --waves, --max-concurrency, --max-failures)
+    replace those keys of ``rollout:`` and are validated like them."""
     ctx = Ctx(path)
     data = read_bytes(path, error=PlaybookError, what="playbook")
     try:
@@ -311,6 +314,11 @@ def load_playbook(path: Path) -> Playbook:
             raise ctx.error(f"step name {step.name!r} is used twice (first at line "
                             f"{seen[step.name]})", step.line, f"steps.{step.name}")
         seen[step.name] = step.line
+    if rollout_overrides:
+        merged = YMap({**(rollout_map or {}), **rollout_overrides})
+        merged.line = rollout_map.line if rollout_map is not None else doc.line
+        merged.key_lines = dict(rollout_map.key_lines) if rollout_map is not None else {}
+        rollout_map = merged
     rollout = read_rollout(ctx, rollout_map, steps, rollback)
     return Playbook(
         path=ctx.file,
