@@ -33,6 +33,18 @@ async def test_adhoc_script_runs_without_a_playbook_and_resumes(
     again = await fleet("resume", str(run_dir), env=env)  # rebuilt from adhoc-playbook.yaml
     assert again.code == ran.code and "is finished" in again.out, again.both
 
+    # the run history and one machine's output, from the run folder
+    listed = await fleet("runs", str(tmp_path), env=env)
+    assert listed.code == 0 and plan["run_id"] in listed.out and "ad-hoc: echo adhoc-" in listed.out
+    assert f"{linux - sum(1 for m in sim.machines if m.os_type == 'linux' and m.status != 'Connected')} ok" in listed.out
+    as_json = json.loads((await fleet("runs", str(tmp_path), "--format", "json", env=env)).out)
+    assert as_json[0]["status"] in ("succeeded", "unreachable") and as_json[0]["duration_s"] > 0
+    first = outputs[0]
+    shown = await fleet("output", str(run_dir), first.parent.name, env=env)
+    assert shown.code == 0 and shown.out == first.read_text()
+    missing = await fleet("output", str(run_dir), "no-such-machine", env=env)
+    assert missing.code == 2 and "not a machine of this run" in missing.err
+
 
 async def test_adhoc_needs_an_os_and_one_source(tmp_path: Path, sim_factory: SimFactory) -> None:
     sim = await sim_factory(tls=True)
