@@ -39,13 +39,14 @@ __all__ = [
     "check_run_wide",
     "check_secrets",
     "check_storage",
+    "probe_retry",
     "secret_problems",
 ]
 
 PROBE_TIMEOUT_S = 10.0  # each probe (ARM, storage) gives up after this long: a cause, not a blip
 
 
-def _probe_retry() -> RetryPolicy:
+def probe_retry() -> RetryPolicy:
     from fleet.arm.retry import RetryPolicy
 
     # Two attempts: a blip is retried once; a cause answers the same way twice.
@@ -179,7 +180,7 @@ async def check_run_wide(
         credential=credential,
         api_version=connection.api_version,
         clock=clock,
-        retry=_probe_retry(),
+        retry=probe_retry(),
     )
     try:
         await check_arm(arm, plan, connection.arm_endpoint)

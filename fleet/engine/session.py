@@ -55,7 +55,10 @@ if TYPE_CHECKING:
     from fleet.blobs.store import RunStorage
     from fleet.engine.collect import BlobReader
 
-__all__ = ["Connection", "Resolution", "execute_plan", "open_storage", "output_dirs", "prepare_run_dir"]
+__all__ = [
+    "Connection", "Resolution", "execute_plan", "open_storage", "output_dirs", "prepare_run_dir",
+    "storage_where",
+]
 
 
 
@@ -203,7 +206,7 @@ async def execute_plan(
     await check_run_wide(
         plan, connection, resolve=resolve_secret or default_resolve_secret,
         open_storage=lambda: open_storage(connection, plan.run_id),
-        storage_where=_storage_where(connection), clock=clock, transport=transport,
+        storage_where=storage_where(connection), clock=clock, transport=transport,
     )
     if not resume:
         prepare_run_dir(run_dir)
@@ -426,7 +429,7 @@ async def open_storage(connection: Connection, run_id: str) -> RunStorage | None
     return None
 
 
-def _storage_where(connection: Connection) -> str:
+def storage_where(connection: Connection) -> str:
     if connection.storage_account_url:
         return connection.storage_account_url
     parts = dict(
