@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from fleet.errors import FleetError
 from fleet.report.load import load_record
 from fleet_sim.inventory_io import write_inventory
 from fleet_sim.server import SimServer
@@ -102,8 +103,16 @@ async def run_killed_profile(
         if first != -9:
             problems.append(f"the runner was not killed at {point} (exit {first})")
         if resumed not in (0, 1, 4):
-            problems.append(f"fleet resume exited {resumed}: {log.read_text()[-500:]}")
-        record = load_record(run_dir)
+            problems.append(f"fleet resume exited {resumed}: {log.read_text()[-1500:]}")
+        try:
+            record = load_record(run_dir)
+        except FleetError as error:  # no report: the row says why instead of crashing the table
+            return MatrixRow(
+                profile=f"{profile.name} + SIGKILL at {point}", machines=machines,
+                double_executions=0, lost_outputs=0, explained_outputs=0, misclassified=1,
+                run_time_s=round(elapsed, 1),
+                problems=(*problems, f"no report: {error}", log.read_text()[-1500:]),
+            )  # fmt: skip
         double, lost, explained, wrong, found = check_run(
             record, truth, run_dir, executions=stats["executions"]
         )
