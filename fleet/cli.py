@@ -21,6 +21,7 @@ __all__ = ["main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "cancel": ("fleet.commands.cancel:cancel", "Stop a run from another terminal."),
     "check": ("fleet.commands.check:check", "Check a run could go ahead (access, machines, storage, secrets); runs nothing."),
+    "commands": ("fleet.commands.housekeeping:commands", "Run commands on machines: list them, clean up fleet's leftovers."),
     "demo": ("fleet.commands.demo:demo", "Run a real rollout on a simulated fleet of 200 machines."),
     "inventory": ("fleet.commands.inventory:inventory", "List the machines an inventory selects."),
     "output": ("fleet.commands.history:output", "Print one machine's output from a run folder."),
