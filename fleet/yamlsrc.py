@@ -8,6 +8,7 @@ of each item). Only the YAML safe subset is accepted; anything wrong becomes the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from fleet.errors import InputError
 from fleet.safeio import MAX_INPUT_BYTES, read_bytes
 
-__all__ = ["YList", "YMap", "describe", "line_of", "load_yaml", "load_yaml_text"]
+__all__ = ["YList", "YMap", "describe", "line_of", "load_yaml", "load_yaml_text", "shown_key"]
 
 # A document bigger than this is not an inventory or a playbook; refuse it before parsing.
 MAX_YAML_BYTES = MAX_INPUT_BYTES
@@ -152,6 +153,22 @@ class _Builder:
                 if key not in mapping:
                     mapping[key] = value
                     mapping.key_lines[key] = -1
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def shown_key(key: Any) -> str:
+    """A mapping key as an error message may show it: quoted when it looks like a name, else
+    only what it is and its length. A file that is not what it should be (``/etc/shadow``
+    given as an inventory) has its content in its keys, and errors never echo content."""
+    if isinstance(key, str) and _PLAIN_KEY.fullmatch(key):
+        return repr(key)
+    if isinstance(key, (bool, int, float)) or key is None:
+        return _yaml_key(key)
+    if isinstance(key, str):
+        return f"<a {len(key)}-character key, not shown>"
+    return f"<{describe(key)}>"
 
 
 def _yaml_key(key: Any) -> str:

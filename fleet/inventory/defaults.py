@@ -31,7 +31,7 @@ from typing import Any
 
 from fleet.errors import InventoryError
 from fleet.inventory.drafts import RESERVED_VARS, VAR_NAME, plain
-from fleet.yamlsrc import describe, line_of, load_yaml
+from fleet.yamlsrc import describe, line_of, load_yaml, shown_key
 
 __all__ = ["FROM_KEYS", "Defaults", "load_defaults"]
 
@@ -95,14 +95,16 @@ def load_defaults(path: Path) -> Defaults:
                    data, None, "defaults")
     for key in data:
         if key not in _KEYS:
-            raise fail(f"unknown key {key!r} (allowed: {', '.join(_KEYS)})", data, key, str(key))
+            raise fail(f"unknown key {shown_key(key)} (allowed: {', '.join(_KEYS)})", data, key,
+                       shown_key(key).strip("'"))
     values = data.get("vars") or {}
     if not isinstance(values, dict):
         raise fail(f"must be a mapping of variables, got {describe(values)}", data, "vars",
                    "vars")
     for name in values:
         if not isinstance(name, str) or not VAR_NAME.match(name) or name in RESERVED_VARS:
-            raise fail(f"bad variable name {name!r}", values, name, f"vars.{name}")
+            raise fail(f"bad variable name {shown_key(name)}", values, name,
+                       f"vars.{shown_key(name).strip(chr(39))}")
     rules: list[tuple[str, tuple[str, ...]]] = []
     os_rules = data.get("os_type") or {}
     if not isinstance(os_rules, dict):

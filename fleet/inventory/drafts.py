@@ -16,6 +16,7 @@ from typing import Any
 
 from fleet.errors import InventoryError
 from fleet.inventory.sources.model import Discovered
+from fleet.yamlsrc import shown_key
 
 __all__ = [
     "GROUP_NAME",
@@ -114,7 +115,7 @@ class Drafts:
 
     def check_var_name(self, name: Any, line: int | None, where: str) -> str:
         if not isinstance(name, str) or not VAR_NAME.match(name):
-            raise self.error(f"variable name {name!r} is not an identifier "
+            raise self.error(f"variable name {shown_key(name)} is not an identifier "
                              "(letters, digits, underscore)", line, where)
         if name in RESERVED_VARS:
             raise self.error(f"{name!r} is reserved for the template context", line, where,
@@ -125,8 +126,8 @@ class Drafts:
         draft = self.groups.get(name)
         if draft is None:
             if not isinstance(name, str) or not GROUP_NAME.match(name):
-                raise self.error(f"invalid group name {name!r} (letters, digits, '_', '.', '-')",
-                                 line, where or str(name))
+                raise self.error(f"invalid group name {shown_key(name)} (letters, digits, '_', "
+                                 "'.', '-')", line, where or shown_key(name).strip("'"))
             draft = self.groups[name] = GroupDraft(name, line)
         return draft
 
@@ -162,7 +163,7 @@ class Drafts:
     def add_host(self, key: Any, group: GroupDraft, line: int, where: str) -> HostDraft:
         """Add host ``key`` (a machine name or an Arc resource id) to ``group``."""
         if not isinstance(key, str):
-            raise self.error(f"host name must be a string, got {key!r}", line, where)
+            raise self.error(f"host name must be a string, got {shown_key(key)}", line, where)
         resource_id = None
         name = key
         match = RESOURCE_ID.match(key)
@@ -170,11 +171,11 @@ class Drafts:
             resource_id = (match.group(1), match.group(2), match.group(3))
             name = match.group(3)
         elif key.startswith("/"):
-            raise self.error(f"{key!r} is not an Arc machine resource id (/subscriptions/SUB/"
+            raise self.error(f"{shown_key(key)} is not an Arc machine resource id (/subscriptions/SUB/"
                              "resourceGroups/RG/providers/Microsoft.HybridCompute/machines/NAME)",
                              line, where)
         if not HOST_NAME.match(name):
-            raise self.error(f"invalid machine name {name!r} (1-54 of letters, digits, "
+            raise self.error(f"invalid machine name {shown_key(name)} (1-54 of letters, digits, "
                              "'.', '_', '-')", line, where)
         host = self.hosts.get(name)
         if host is None:

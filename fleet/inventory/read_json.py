@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from fleet.inventory.drafts import Drafts
-from fleet.yamlsrc import describe, line_of
+from fleet.yamlsrc import describe, line_of, shown_key
 
 __all__ = ["looks_like_list_json", "read_list_json"]
 
@@ -47,7 +47,7 @@ def read_list_json(d: Drafts, data: Any) -> None:
                       line_of(meta, "hostvars"), "_meta.hostvars")
     for name in data:
         if name != "_meta":
-            d.group(name, line_of(data, name) or 1, str(name))
+            d.group(name, line_of(data, name) or 1, shown_key(name).strip("'"))
     for name, body in data.items():
         if name == "_meta":
             continue
@@ -62,7 +62,8 @@ def read_list_json(d: Drafts, data: Any) -> None:
                           f"of hosts, got {describe(body)}", line, str(name))
         for key in body:
             if key not in _GROUP_KEYS:
-                raise d.error(f"unknown key {key!r}", line_of(body, key), f"{name}.{key}",
+                raise d.error(f"unknown key {shown_key(key)}", line_of(body, key),
+                              f"{shown_key(name).strip(chr(39))}.{shown_key(key).strip(chr(39))}",
                               hint=f"a group has {', '.join(_GROUP_KEYS)}")
         for key in ("hosts", "children"):
             items = body.get(key) or []

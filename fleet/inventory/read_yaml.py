@@ -13,7 +13,7 @@ from typing import Any
 
 from fleet.inventory.drafts import Drafts, GroupDraft
 from fleet.inventory.ranges import expand_host_pattern, split_port
-from fleet.yamlsrc import YMap, describe, line_of
+from fleet.yamlsrc import YMap, describe, line_of, shown_key
 
 __all__ = ["GROUP_KEYS", "SOURCES_KEY", "read_yaml_document"]
 
@@ -28,7 +28,7 @@ def read_yaml_document(drafts: Drafts, data: YMap) -> None:
     for name, body in data.items():
         if name == SOURCES_KEY:
             continue  # read by read_sources
-        reader.group(name, body, data, None, str(name))
+        reader.group(name, body, data, None, shown_key(name).strip("'"))
 
 
 class _YamlReader:
@@ -40,8 +40,8 @@ class _YamlReader:
         d = self.d
         line = line_of(container, name) or 1
         if not isinstance(name, str):
-            raise d.error(f"invalid group name {name!r} (letters, digits, '_', '.', '-')",
-                          line, where)
+            raise d.error(f"invalid group name {shown_key(name)} (letters, digits, '_', '.', "
+                          "'-')", line, where)
         group = d.group(name, line, where)
         if parent is not None:
             d.add_child(parent, name, line, where)
@@ -53,7 +53,8 @@ class _YamlReader:
         for key in body:
             if key not in GROUP_KEYS:
                 close = difflib.get_close_matches(str(key), GROUP_KEYS, n=1)
-                raise d.error(f"unknown key {key!r}", line_of(body, key), f"{where}.{key}",
+                raise d.error(f"unknown key {shown_key(key)}", line_of(body, key),
+                              f"{where}.{shown_key(key).strip(chr(39))}",
                               hint=f"did you mean {close[0]!r}?" if close
                               else f"a group has {', '.join(GROUP_KEYS)}")
         for key, section in body.items():  # the order written, as Ansible reads it

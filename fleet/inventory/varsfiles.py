@@ -21,7 +21,7 @@ from typing import Any
 
 from fleet.errors import InventoryError
 from fleet.inventory.drafts import RESERVED_VARS, VAR_NAME, plain
-from fleet.yamlsrc import describe, line_of, load_yaml
+from fleet.yamlsrc import describe, line_of, load_yaml, shown_key
 
 __all__ = ["EXTENSIONS", "MAX_DEPTH", "MAX_FILES", "VarsFiles", "find_vars_files"]
 
@@ -73,9 +73,9 @@ def read_vars_file(path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
         if not isinstance(key, str) or not VAR_NAME.match(key) or key in RESERVED_VARS:
-            raise InventoryError(f"bad variable name {key!r} (identifier, not one of "
+            raise InventoryError(f"bad variable name {shown_key(key)} (identifier, not one of "
                                  f"{', '.join(sorted(RESERVED_VARS))})",
-                                 file=str(path), line=line_of(data, key), field=str(key))
+                                 file=str(path), line=line_of(data, key))
         out[key] = plain(value)
     return out
 

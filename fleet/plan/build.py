@@ -29,6 +29,7 @@ from fleet.plan.waves import assign_waves
 from fleet.playbook import Playbook, StepSpec, Tmpl, load_playbook
 from fleet.sweep.runner import applicable, derived_nonce, runner_script
 from fleet.templating import Renderer, Where, to_text, validate_when
+from fleet.yamlsrc import shown_key
 
 __all__ = ["SCRIPT_INLINE_MAX_BYTES", "build_plan", "new_run_id"]
 
@@ -243,7 +244,7 @@ class _Builder:
 def _check_extra_vars(extra_vars: Mapping[str, Any]) -> None:
     for name in extra_vars:
         if not isinstance(name, str) or not VAR_NAME.match(name):
-            raise UsageError(f"extra var name {name!r} is not an identifier")
+            raise UsageError(f"extra var name {shown_key(name)} is not an identifier")
         if name in RESERVED_VARS:
             raise UsageError(f"extra var {name!r} is reserved for the template context")
 

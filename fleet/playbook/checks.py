@@ -9,7 +9,7 @@ from typing import Any
 
 from fleet.errors import PlaybookError
 from fleet.playbook.model import Tmpl
-from fleet.yamlsrc import YMap, describe, line_of
+from fleet.yamlsrc import YMap, describe, line_of, shown_key
 
 __all__ = ["Ctx"]
 
@@ -31,8 +31,9 @@ class Ctx:
         for key in mapping:
             if key not in allowed:
                 close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-                field = f"{where}.{key}" if where else str(key)
-                raise self.error(f"unknown key {key!r}", mapping.line_of(key), field,
+                shown = shown_key(key)
+                field = f"{where}.{shown.strip(chr(39))}" if where else shown.strip("'")
+                raise self.error(f"unknown key {shown}", mapping.line_of(key), field,
                                  hint=f"did you mean {close[0]!r}?" if close
                                  else f"known keys: {', '.join(allowed)}")
 

@@ -31,7 +31,7 @@ from fleet.inventory.sources.model import (
     SourcesConfig,
     SourceSpec,
 )
-from fleet.yamlsrc import line_of
+from fleet.yamlsrc import line_of, shown_key
 
 __all__ = ["SECTION_KEYS", "parse_sources"]
 
@@ -59,7 +59,8 @@ class _Parser:
         for name in data:
             if name not in allowed:
                 close = difflib.get_close_matches(str(name), allowed, n=1)
-                raise self.error(f"unknown key {name!r}", data, name, f"{where}.{name}",
+                raise self.error(f"unknown key {shown_key(name)}", data, name,
+                                 f"{where}.{shown_key(name).strip(chr(39))}",
                                  hint=f"did you mean {close[0]!r}?" if close
                                  else f"allowed: {', '.join(allowed)}")
         return data
