@@ -242,6 +242,18 @@ class PollScheduler:
             task.add_done_callback(self._inflight.discard)
 
     async def _poll(self, entry: _Entry) -> None:
+        """One GET for ``entry``. Whatever goes wrong here reaches the job waiting on it: an
+        error in a callback (the journal's disk filled up while counting the poll) used to
+        end this task silently and leave the job waiting for ever."""
+        try:
+            await self._poll_once(entry)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            if not entry.future.done():
+                entry.future.set_exception(error)
+
+    async def _poll_once(self, entry: _Entry) -> None:
         if entry.future.done():
             return
         sent_age = self._clock.now() - entry.started

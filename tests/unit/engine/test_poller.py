@@ -190,3 +190,28 @@ async def test_a_job_cancelled_during_its_get_leaves_no_failed_poll_task() -> No
     results = await asyncio.gather(*polls, return_exceptions=True)
     await poller.aclose()
     assert [r for r in results if isinstance(r, BaseException)] == []
+
+
+async def test_an_error_after_the_get_reaches_the_waiting_job() -> None:
+    """The journal's disk filled up while counting a poll (on_poll raised): the job waiting
+    on it gets the error. Before, the poll task died silently and the job waited for ever
+    (the disk-full test hung one run in three)."""
+    from fleet.errors import RunStoppedError
+
+    clock = VirtualClock()
+    poller = PollScheduler(clock, PollPolicy(first_poll_s=1))
+
+    def full_disk() -> None:
+        raise RunStoppedError("run folder: cannot write the journal (No space left on device)")
+
+    try:
+        waiting = poller.wait(machine(clock, 5, []), deadline=100, on_poll=full_disk)
+        # wait_for is only a hang guard: the error arrives after one virtual GET.
+        try:
+            await asyncio.wait_for(waiting, timeout=60)
+        except RunStoppedError as error:
+            assert "No space left" in str(error)
+        else:
+            raise AssertionError("the job did not see the error")
+    finally:
+        await poller.aclose()
