@@ -76,6 +76,7 @@ async def _demo(kw: dict[str, Any]) -> Any:
         run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         inventory_path = run_dir / "sim-inventory.yaml"
         write_inventory(sim.machines, inventory_path)
+        inventory_path.chmod(0o600)  # like every file of a run folder
         plan = build_plan(playbook_path=Path(kw["playbook"]), inventory=load_inventory(inventory_path),
                           limit=None, extra_vars={}, run_id=run_id)
         echo(f"simulated ARM at {sim.arm_endpoint}; inventory written to {inventory_path}")

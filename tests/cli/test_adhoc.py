@@ -30,6 +30,11 @@ async def test_adhoc_script_runs_without_a_playbook_and_resumes(
     assert str(plan["rollout"]["max_concurrency"]) == "3"
     outputs = list((run_dir / "output").rglob("main.out"))
     assert len(outputs) == linux and all(p.read_text().startswith("adhoc-") for p in outputs)
+    # storage was used: no row may say "no storage" (item 2 of the issue: notes say only what is true)
+    report = json.loads((run_dir / "report.json").read_text())
+    ran_rows = [r for r in report["rows"] if r["state"] == "succeeded"]
+    assert ran_rows and all(r["output"]["source"] == "blob" for r in ran_rows)
+    assert not any("no storage" in note for r in report["rows"] for note in r["notes"])
     again = await fleet("resume", str(run_dir), env=env)  # rebuilt from adhoc-playbook.yaml
     assert again.code == ran.code and "is finished" in again.out, again.both
 
