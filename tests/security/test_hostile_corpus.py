@@ -378,6 +378,13 @@ CASES: list[Case] = [
          ["run", "playbook.yaml", "-i", "inventory.yaml", "--yes", "--run-dir", "run",
           "--arm-endpoint", "http://127.0.0.1:9", "--credential", "dev"], BASE,
          env={"FLEET_TIME_SCALE": "-1"}, names="FLEET_TIME_SCALE", message="time scale"),
+    Case("e-alias-bomb-sim-profile", "E", ["sim", "serve", "--profile", "bomb.yaml"],
+         files(bomb_DOT_yaml="x:\n" + _bomb_vars("  ")), names="bomb.yaml",
+         message="alias bomb"),
+    Case("e-dev-zero-sim-profile", "E", ["sim", "serve", "--profile", "/dev/zero"], BASE,
+         names="/dev/zero", message="not a regular file"),
+    Case("e-fifo-sim-profile", "E", ["sim", "serve", "--profile", "p.fifo"], BASE,
+         setup=_fifo("p.fifo"), names="p.fifo", message="not a regular file"),
     # Jinja payloads that allocate or spin: one clear line, within the limits
     *[Case(TPL + key, "E", PLAN, files(playbook_DOT_yaml=playbook(payload)),
            names="playbook.yaml:3", message="script")
