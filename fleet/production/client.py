@@ -69,6 +69,12 @@ async def submit(plan: Plan, target: TemporalTarget, storage: Storage, *,
     from temporalio.exceptions import WorkflowAlreadyStartedError
     from temporalio.service import RPCError
 
+    from fleet.plan.instance import with_instance
+    from fleet.plan.names import new_instance
+
+    # The run's names carry an instance tag drawn here, once: every worker and every retried
+    # shard uses the stored plan's names, and a run id reused elsewhere names nothing of this run.
+    plan = with_instance(plan, new_instance())
     data, sha256 = encode_plan(plan)
     inp = run_input(plan, sha256, max_shard=max_shard, heartbeat_timeout_s=heartbeat_timeout_s,
                     history_limit=history_limit)
