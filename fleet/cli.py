@@ -5,6 +5,7 @@ imported only when used, so ``fleet --help`` is fast and one broken command cann
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -69,6 +70,9 @@ class LazyGroup(click.Group):
         if kwargs.get("standalone_mode", True) is False:
             return super().main(*args, **kwargs)
         _term_interrupts()
+        # Every file and folder fleet creates is its owner's only, whatever the umask (issue
+        # #13 B7): run folders, reports, outputs, logs, caches, histories.
+        os.umask(os.umask(0o077) | 0o077)
         try:
             result = super().main(*args, **{**kwargs, "standalone_mode": False})
         except click.ClickException as error:

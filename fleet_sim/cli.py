@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from fleet.commands.common import guarded, run_async
+from fleet.commands.options import BoundedFloat
 from fleet.errors import UsageError
 from fleet_sim.config import Profile, SimConfig, load_profile
 from fleet_sim.inventory_io import write_inventory
@@ -28,20 +29,20 @@ def _fleet_options(fn: click.decorators.FC) -> click.decorators.FC:
     options = [
         click.option(
             "--machines",
-            type=click.IntRange(min=0),
+            type=click.IntRange(0, 1_000_000),
             default=None,
             help="Generate N machines (default 20).",
         ),
         click.option(
             "--seed",
-            type=int,
+            type=click.IntRange(0, 2**32 - 1),
             default=0,
             show_default=True,
             help="Seed for the fleet and every fault.",
         ),
         click.option(
             "--subscriptions",
-            type=click.IntRange(min=1),
+            type=click.IntRange(1, 1000),
             default=3,
             show_default=True,
             help="Spread generated machines over this many subscriptions.",
@@ -101,14 +102,14 @@ def _profile(path: Path | None) -> Profile:
 )
 @click.option(
     "--page-size",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 10_000),
     default=100,
     show_default=True,
     help="Items per page of list answers.",
 )
 @click.option(
     "--time-scale",
-    type=click.FloatRange(min=0, min_open=True),
+    type=BoundedFloat(1e-4, 1e4),
     default=1.0,
     show_default=True,
     help="Wall seconds per simulated second.",

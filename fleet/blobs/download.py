@@ -32,6 +32,12 @@ INSTANCE_VIEW_LIMIT_BYTES = 4096
 _EXCERPT_WINDOW = 16 * 1024
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``, readable by its owner only whatever the umask."""
+    with os.fdopen(os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "wb") as out:
+        out.write(data)
+
+
 def display_path(dest: Path, relative_to: Path | None) -> str:
     """``dest`` as stored in a capture: relative to the run folder when given, POSIX style."""
     if relative_to is None:
@@ -62,7 +68,7 @@ async def write_capped(
 ) -> StreamCapture:
     """Write ``chunks`` (the stream from offset ``kept_from`` on) to ``dest``, at most
     ``max_bytes`` of it, and describe it. ``total_size`` is the whole stream's size."""
-    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    dest.parent.mkdir(mode=0o700, exist_ok=True)
     digest = hashlib.sha256()
     written = 0
     head = b""
@@ -119,7 +125,7 @@ def capture_from_text(
     if text is None:
         return StreamCapture(source="none")
     data = text.encode("utf-8", "replace")
-    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    dest.parent.mkdir(mode=0o700, exist_ok=True)
     _write_private(dest, data)
     return StreamCapture(
         source=source,

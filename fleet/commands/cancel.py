@@ -39,7 +39,8 @@ def _cancelable(run_dir: Path, meta: dict[str, str]) -> bool:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="Wait until the runner has stopped its in-flight commands.")
-@click.option("--timeout", "timeout_s", default=600, show_default=True, help="How long --wait waits (s).")
+@click.option("--timeout", "timeout_s", default=600, show_default=True, type=click.IntRange(1, 86_400),
+              help="How long --wait waits (s, at most a day).")
 @reconnect_options
 @temporal_options
 def cancel(**kw: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from fleet.commands.common import echo, run_async
-from fleet.commands.options import RUN_DIR, VERBOSE
+from fleet.commands.options import RUN_DIR, VERBOSE, BoundedFloat
 
 __all__ = ["demo"]
 
@@ -24,9 +24,11 @@ PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "demo-firewall.ya
 
 
 @click.command()
-@click.option("--machines", default=200, show_default=True, help="Size of the simulated fleet.")
-@click.option("--seed", default=42, show_default=True, help="Seed of the simulated fleet.")
-@click.option("--time-scale", default=0.05, show_default=True,
+@click.option("--machines", default=200, show_default=True, type=click.IntRange(1, 100_000),
+              help="Size of the simulated fleet.")
+@click.option("--seed", default=42, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="Seed of the simulated fleet.")
+@click.option("--time-scale", default=0.05, show_default=True, type=BoundedFloat(1e-4, 1e4),
               help="Wall seconds per simulated second (0.05: a 5 s script takes 0.25 s).")
 @click.option("--playbook", type=click.Path(dir_okay=False), default=str(PLAYBOOK), show_default=True,
               help="Playbook to run against the simulated fleet.")

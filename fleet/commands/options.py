@@ -105,6 +105,25 @@ EXTRA_VARS = click.option(
 
 # -- which run, where ------------------------------------------------------------------------
 
+# Every number on the command line is bounded (issue #13 B7): a value out of range is one line
+# naming the option, exit 2, before anything starts.
+MAX_SEED = 2**32 - 1
+MAX_OUTPUT_BYTES = 2**30
+
+
+class BoundedFloat(click.FloatRange):
+    """A float in [low, high]: click's FloatRange lets ``nan`` through (every comparison with
+    it is false); this one does not."""
+
+    def __init__(self, low: float, high: float) -> None:
+        super().__init__(low, high)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if number != number:  # nan
+            self.fail(f"{value!r} is not a number in the range {self.min:g}<=x<={self.max:g}", param, ctx)
+        return number
+
 RUN_ID = click.option(
     "--run-id", default=None,
     help="Run id (default: a new, time-based one). Names the run folder, run commands, blobs.",
@@ -113,7 +132,7 @@ RUN_DIR = click.option(
     "--run-dir", type=click.Path(file_okay=False), help="Run folder (default: runs/RUN_ID).",
 )
 SEED = click.option(
-    "--seed", default=0, show_default=True, type=int,
+    "--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
     help="Wave order: 0 keeps inventory order; other values shuffle stably.",
 )
 
@@ -128,7 +147,9 @@ output_options = options(
     click.option("--keep", is_flag=True,
                  help="Keep run command resources on the machines (default: delete)."),
     click.option("--max-output-bytes", default=16 * 1024 * 1024, show_default=True,
-                 help="Download at most this many bytes of each output or error blob."),
+                 type=click.IntRange(0, MAX_OUTPUT_BYTES),
+                 help="Keep at most the last this many bytes of each output or error blob "
+                      "(0: keep none, sizes only; at most 1 GiB)."),
 )
 VERBOSE = click.option(
     "-v", "--verbose", count=True,

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from fleet.commands.common import echo, fail, guarded, run_async
-from fleet.commands.options import inventory_option, storage_options
+from fleet.commands.options import BoundedFloat, inventory_option, storage_options
 from fleet.commands.temporal import leave, target_of, temporal_options
 from fleet.errors import UsageError
 
@@ -34,7 +34,8 @@ def schedule() -> None:
 @click.argument("playbook", type=click.Path(dir_okay=False, exists=True))
 @inventory_option(required=True)
 @click.option("--cron", help="When it fires, a cron expression (UTC), e.g. '0 3 * * *'.")
-@click.option("--every", "every_s", type=float, help="Or: fire every this many seconds.")
+@click.option("--every", "every_s", type=BoundedFloat(1, 366 * 86_400),
+              help="Or: fire every this many seconds (1 s to a year).")
 @storage_options("Where the schedule's inputs and history are kept, by key.",
                  "Where the schedule's inputs and history are kept, by Entra sign-in.")
 @temporal_options

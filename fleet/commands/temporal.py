@@ -83,8 +83,10 @@ def temporal() -> None:
 
 
 @temporal.command("dev")
-@click.option("--port", default=7233, show_default=True, help="Frontend (gRPC) port on 127.0.0.1.")
-@click.option("--ui-port", default=8233, show_default=True, help="Web UI port on 127.0.0.1.")
+@click.option("--port", default=7233, show_default=True, type=click.IntRange(1, 65535),
+              help="Frontend (gRPC) port on 127.0.0.1.")
+@click.option("--ui-port", default=8233, show_default=True, type=click.IntRange(1, 65535),
+              help="Web UI port on 127.0.0.1.")
 @click.option("--db", "db_file", default="temporal-dev.sqlite", show_default=True,
               type=click.Path(dir_okay=False), help="SQLite file that keeps the server's state.")
 @click.option("--headless", is_flag=True, help="No web UI.")

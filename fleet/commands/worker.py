@@ -22,7 +22,7 @@ __all__ = ["worker"]
 @connection_options
 @click.option("--state-dir", type=click.Path(file_okay=False),
               help="Scratch folder for shard journals and downloads (default: a temp folder).")
-@click.option("--max-shards", default=8, show_default=True,
+@click.option("--max-shards", default=8, show_default=True, type=click.IntRange(1, 256),
               help="Shards this worker runs at once (each is one subscription's chunk).")
 @output_options
 def worker(**kw: Any) -> None:

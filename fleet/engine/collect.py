@@ -92,7 +92,8 @@ class OutputCollector:
         self._policy = policy
 
     async def collect(self, job: Job, view: ViewLike | None, folder: Path) -> Collected:
-        folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # output/: owner only
+        # Never parents=True: a run folder deleted mid-run must fail here, not be recreated.
+        folder.parent.mkdir(exist_ok=True, mode=0o700)  # output/: owner only
         folder.mkdir(exist_ok=True, mode=0o700)
         step = job.step + (".rollback" if job.rollback else "")
         out_path, err_path = folder / f"{step}.out", folder / f"{step}.err"

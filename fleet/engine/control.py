@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fleet.engine.rollout import Rollout
+from fleet.errors import RunStoppedError
 from fleet.journal import Journal
 from fleet.report.recap import plural
 from fleet.types import JobState, RunRecord
@@ -59,12 +60,32 @@ def write_retry_file(run_dir: Path, record: RunRecord) -> None:
 
 
 async def watch_cancel(journal: Journal, rollout: Rollout) -> None:
-    """``fleet cancel`` from another terminal writes ``cancel_requested`` into the journal."""
+    """``fleet cancel`` from another terminal writes ``cancel_requested`` into the journal.
+    The same beat checks that the run folder is still the one the run writes: deleted or
+    replaced (its journal then lives on only in an unlinked file), the run stops at once,
+    launching nothing new, and says why; nothing is recreated."""
+    folder = journal.path.parent
+    identity = _identity(folder, journal.path)
     while True:
         await asyncio.sleep(CANCEL_CHECK_S)
+        if _identity(folder, journal.path) != identity:
+            rollout.fatal = rollout.fatal or RunStoppedError(
+                f"{folder}: the run folder was deleted or replaced while the run was running; "
+                "stopped, launching nothing new (its journal is gone: check the machines that "
+                "were in flight before running again)")
+            rollout.stop("interrupted")
+            return
         if journal.meta().get("cancel_requested"):
             rollout.stop("canceled")
             return
+
+
+def _identity(folder: Path, journal_path: Path) -> tuple[int, int, int] | None:
+    try:
+        here, db = os.stat(folder), os.stat(journal_path)
+    except OSError:
+        return None
+    return here.st_dev, here.st_ino, db.st_ino
 
 
 @contextlib.contextmanager

@@ -8,9 +8,11 @@ Events carry no secrets; the log still passes text through the redactor as a sec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import sys
 import threading
 import time
 from collections import Counter
@@ -210,20 +212,38 @@ class JsonLog:
     """One JSON object per event, appended to a file readable by its owner only."""
 
     def __init__(self, path: Path) -> None:
+        """Opens ``path`` and writes a first line: a file that cannot be written (``/dev/full``,
+        a read-only folder) is a usage error naming it, before the run starts."""
+        from fleet.errors import UsageError
         from fleet.redact import redact_text
 
         self._redact = redact_text
-        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
-        self._file = os.fdopen(fd, "a", encoding="utf-8")
+        self._path = path
+        self.failed: str | None = None
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+            self._file = os.fdopen(fd, "a", encoding="utf-8")
+            self._file.write(json.dumps({"at": time.time(), "kind": "log_opened"}) + "\n")
+            self._file.flush()
+        except OSError as error:
+            raise UsageError(f"--log-file {path}: cannot write: {error.strerror or error}") from error
 
     def __call__(self, event: Event) -> None:
+        if self.failed is not None:
+            return
         data = asdict(event)
         data.pop("first_line", None)  # the log holds events, never output text
         data["at"] = time.time()
         if isinstance(event, JobEvent):
             data["state"] = event.state.value
-        self._file.write(self._redact(json.dumps(data, sort_keys=True)) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(self._redact(json.dumps(data, sort_keys=True)) + "\n")
+            self._file.flush()
+        except OSError as error:
+            # The run goes on (its journal is the record); say once, naming the file.
+            self.failed = f"log file {self._path}: cannot write ({error.strerror or error}): no more events are logged"
+            sys.stderr.write(f"fleet: warning: {self.failed}\n")
 
     def close(self) -> None:
-        self._file.close()
+        with contextlib.suppress(OSError):
+            self._file.close()

@@ -102,12 +102,27 @@ def output_dirs(machines: Sequence[MachineRef]) -> dict[str, str]:
 
 
 def prepare_run_dir(run_dir: Path) -> None:
-    """Create the run folder, readable by its owner only; refuse one that already has a run."""
+    """Create the run folder, readable by its owner only. An existing path is taken only if it
+    is an empty directory of its own (not a link): fleet never takes over, chmods or writes
+    into a directory that holds anything else (``--run-dir /tmp``, a home folder...)."""
     if (run_dir / "journal.sqlite").exists():
         raise RunFolderError(f"{run_dir}: already holds a run (use a new --run-id or `fleet resume`)")
+    if run_dir.is_symlink():
+        raise RunFolderError(f"{run_dir}: is a symbolic link; give the run folder's real path")
+    if run_dir.exists():
+        if not run_dir.is_dir():
+            raise RunFolderError(f"{run_dir}: exists and is not a directory")
+        try:
+            occupied = next(os.scandir(run_dir), None) is not None
+        except OSError as error:
+            raise RunFolderError(f"{run_dir}: cannot read it: {error.strerror}") from error
+        if occupied:
+            raise RunFolderError(f"{run_dir}: is not empty and not a fleet run folder: give a new "
+                                 "or empty directory as --run-dir")
     try:
         run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(run_dir, 0o700)
+        (run_dir / "output").mkdir(mode=0o700, exist_ok=True)
     except OSError as error:
         raise RunFolderError(f"{run_dir}: cannot create the run folder: {error.strerror}") from error
 

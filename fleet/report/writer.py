@@ -45,8 +45,9 @@ def write_reports(
         text = _RENDERERS[fmt](record)
         tmp = path.with_name(f".{path.name}.tmp")
         try:
-            tmp.write_text(text, encoding="utf-8")
-            os.chmod(tmp, 0o600)  # like every file of a run folder: its owner's only
+            fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)  # owner-only, any umask
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
             os.replace(tmp, path)
         except OSError as error:
             raise RunFolderError(f"{path}: cannot write: {error.strerror or error}") from error
