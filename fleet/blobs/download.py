@@ -32,12 +32,6 @@ INSTANCE_VIEW_LIMIT_BYTES = 4096
 _EXCERPT_WINDOW = 16 * 1024
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path``, readable by its owner only whatever the umask."""
-    with os.fdopen(os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "wb") as out:
-        out.write(data)
-
-
 def display_path(dest: Path, relative_to: Path | None) -> str:
     """``dest`` as stored in a capture: relative to the run folder when given, POSIX style."""
     if relative_to is None:
