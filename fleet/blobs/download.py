@@ -62,7 +62,7 @@ async def write_capped(
 ) -> StreamCapture:
     """Write ``chunks`` (the stream from offset ``kept_from`` on) to ``dest``, at most
     ``max_bytes`` of it, and describe it. ``total_size`` is the whole stream's size."""
-    dest.parent.mkdir(mode=0o700, exist_ok=True)
+    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     digest = hashlib.sha256()
     written = 0
     head = b""
@@ -119,7 +119,7 @@ def capture_from_text(
     if text is None:
         return StreamCapture(source="none")
     data = text.encode("utf-8", "replace")
-    dest.parent.mkdir(mode=0o700, exist_ok=True)
+    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     _write_private(dest, data)
     return StreamCapture(
         source=source,

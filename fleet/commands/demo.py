@@ -75,8 +75,10 @@ async def _demo(kw: dict[str, Any]) -> Any:
     async with SimServer(config) as sim:
         run_id = new_run_id(datetime.now(UTC))
         run_dir = Path(kw["run_dir"] or Path("runs") / run_id)
-        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        inventory_path = run_dir / "sim-inventory.yaml"
+        # The run folder must be new or empty (the engine refuses anything else): the
+        # simulated inventory goes beside it, not into it.
+        inventory_path = run_dir.parent / f"{run_dir.name}.sim-inventory.yaml"
+        run_dir.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_inventory(sim.machines, inventory_path)
         inventory_path.chmod(0o600)  # like every file of a run folder
         plan = build_plan(playbook_path=Path(kw["playbook"]), inventory=load_inventory(inventory_path),
