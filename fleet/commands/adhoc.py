@@ -97,8 +97,9 @@ def adhoc_playbook(kw: dict[str, Any], run_dir: Path) -> Path | None:
         "script": text,
         "timeout": kw.get("adhoc_timeout") or "1h",
     }
-    if (run_dir / "journal.sqlite").exists():
-        raise UsageError(f"{run_dir}: already holds a run (use a new --run-id or `fleet resume`)")
+    from fleet.engine.session import check_new_run_dir
+
+    check_new_run_dir(run_dir)  # never write into a directory that is not a new run's
     run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = run_dir / ADHOC_PLAYBOOK
     fd_path = path.with_name(path.name + ".part")

@@ -56,7 +56,8 @@ if TYPE_CHECKING:
     from fleet.engine.collect import BlobReader
 
 __all__ = [
-    "Connection", "Resolution", "execute_plan", "open_storage", "output_dirs", "prepare_run_dir",
+    "RUN_INPUT_FILES", "Connection", "Resolution", "check_new_run_dir", "execute_plan", "open_storage",
+    "output_dirs", "prepare_run_dir",
     "storage_where",
 ]
 
@@ -101,10 +102,26 @@ def output_dirs(machines: Sequence[MachineRef]) -> dict[str, str]:
     }
 
 
+# What fleet itself writes into a run folder before its journal: the playbook of an ad-hoc
+# ``fleet run --script`` (resume reads it).
+RUN_INPUT_FILES = frozenset({"adhoc-playbook.yaml"})
+
+
 def prepare_run_dir(run_dir: Path) -> None:
-    """Create the run folder, readable by its owner only. An existing path is taken only if it
-    is an empty directory of its own (not a link): fleet never takes over, chmods or writes
-    into a directory that holds anything else (``--run-dir /tmp``, a home folder...)."""
+    """Create the run folder, readable by its owner only (``check_new_run_dir`` first)."""
+    check_new_run_dir(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(run_dir, 0o700)
+        (run_dir / "output").mkdir(mode=0o700, exist_ok=True)
+    except OSError as error:
+        raise RunFolderError(f"{run_dir}: cannot create the run folder: {error.strerror}") from error
+
+
+def check_new_run_dir(run_dir: Path) -> None:
+    """An existing path is taken only if it is a directory of its own (not a link) holding
+    nothing but fleet's own inputs: fleet never takes over, chmods or writes into a directory
+    that holds anything else (``--run-dir /tmp``, a home folder...)."""
     if (run_dir / "journal.sqlite").exists():
         raise RunFolderError(f"{run_dir}: already holds a run (use a new --run-id or `fleet resume`)")
     if run_dir.is_symlink():
@@ -113,18 +130,12 @@ def prepare_run_dir(run_dir: Path) -> None:
         if not run_dir.is_dir():
             raise RunFolderError(f"{run_dir}: exists and is not a directory")
         try:
-            occupied = next(os.scandir(run_dir), None) is not None
+            occupied = any(entry.name not in RUN_INPUT_FILES for entry in os.scandir(run_dir))
         except OSError as error:
             raise RunFolderError(f"{run_dir}: cannot read it: {error.strerror}") from error
         if occupied:
             raise RunFolderError(f"{run_dir}: is not empty and not a fleet run folder: give a new "
                                  "or empty directory as --run-dir")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(run_dir, 0o700)
-        (run_dir / "output").mkdir(mode=0o700, exist_ok=True)
-    except OSError as error:
-        raise RunFolderError(f"{run_dir}: cannot create the run folder: {error.strerror}") from error
 
 
 def _all_jobs(plan: Plan) -> list[Job]:

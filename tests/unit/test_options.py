@@ -28,6 +28,7 @@ DIFFERENT_MEANINGS = {
     "--history": "sweep run writes the history, sweep diff only reads run ids from it",
     "--seed": "fleet demo's seeds the simulated fleet, not the wave order",
     "--limit": "fleet inventory's takes no @FILE (INVENTORY_LIMIT)",
+    "--timeout": "fleet cancel's bounds its wait; fleet run's ad-hoc one is the script's timeout",
     "-l": "as --limit",
 }
 
