@@ -165,10 +165,10 @@ class Attempt:
                  refreshed: bool) -> None:
         self.number = number  # 1-based, per loop
         self.force_refresh = force_refresh  # ask the credential for a new token first
-        self._retrying = retrying
-        self._refreshed = refreshed
-        self.next: _Next | None = None
+        self.refreshed = refreshed  # a fresh token was already tried in this loop
+        self.scheduled: _Next | None = None  # set by a retry_* method that returned True
         self.reason = ""
+        self._retrying = retrying
 
     def retry_after_failure(self, reason: str, retry_after_s: float | None = None) -> bool:
         """A 5xx, 408 or transport failure: backoff (or the server's ``Retry-After``),
@@ -187,13 +187,13 @@ class Attempt:
 
     def retry_with_new_token(self) -> bool:
         """A 401: once per loop, try again at once with a freshly issued token."""
-        if self._refreshed:
+        if self.refreshed:
             return False
-        self._refreshed = True
+        self.refreshed = True
         return self._schedule(0.0, "401", sleep=False, refresh=True)
 
     def _schedule(self, delay_s: float, reason: str, *, sleep: bool, refresh: bool = False) -> bool:
-        self.next = _Next(delay_s, sleep, refresh)
+        self.scheduled = _Next(delay_s, sleep, refresh)
         self.reason = reason
         return True
 
@@ -214,11 +214,11 @@ class _Attempts:
         if last is None:
             self._last = Attempt(self._retrying, 1, False, False)
             return self._last
-        scheduled = last.next
+        scheduled = last.scheduled
         if scheduled is None:
             raise RuntimeError("an attempt ended with neither a result nor a scheduled retry")
         await self._retrying.wait(last.number, scheduled.delay_s, last.reason,
                                   sleep=scheduled.sleep)
         self._last = Attempt(self._retrying, last.number + 1, scheduled.refresh,
-                             last._refreshed)
+                             last.refreshed)
         return self._last
