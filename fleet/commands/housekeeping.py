@@ -15,7 +15,14 @@ import click
 
 from fleet.commands.common import echo, fail, run_async
 from fleet.commands.inventory import SourceOptions, load_for_command
-from fleet.commands.options import INVENTORY_LIMIT, arm_options, inventory_option, source_options
+from fleet.commands.options import (
+    INVENTORY_LIMIT,
+    TEXT_OR_JSON,
+    YES,
+    arm_options,
+    inventory_option,
+    source_options,
+)
 from fleet.errors import EXIT_FAILED, FleetError, UsageError
 from fleet.report.recap import plural
 
@@ -44,7 +51,7 @@ def _target_options(fn: Any) -> Any:
 
 @commands.command("list")
 @_target_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@TEXT_OR_JSON
 def list_command(inventory_path: Path | None, limit: str | None, fmt: str, **kw: Any) -> None:
     """List every run command on the selected machines: name, state, start, fleet-made or not."""
     rows, errors = run_async(lambda: _collect(inventory_path, limit, kw))
@@ -57,7 +64,7 @@ def list_command(inventory_path: Path | None, limit: str | None, fmt: str, **kw:
 
 @commands.command("clean")
 @_target_options
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@YES
 def clean_command(inventory_path: Path | None, limit: str | None, yes: bool, **kw: Any) -> None:
     """Delete the run commands fleet made (fleet-…) that have ended, on the selected machines."""
     rows, errors = run_async(lambda: _collect(inventory_path, limit, kw))

@@ -39,6 +39,7 @@ __all__ = [
     "SEED",
     "TEXT_OR_JSON",
     "VERBOSE",
+    "YES",
     "arm_options",
     "connection_options",
     "event_options",
@@ -136,7 +137,9 @@ SEED = click.option(
     help="Wave order: 0 keeps inventory order; other values shuffle stably.",
 )
 
-# `fleet plan` and `fleet status`: for people or for programs.
+# `fleet run`, `fleet commands clean`: a change that asks first, on a terminal.
+YES = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+# `fleet plan`, `fleet status`, `fleet commands list`: for people or for programs.
 TEXT_OR_JSON = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
 )

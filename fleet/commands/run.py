@@ -17,6 +17,7 @@ from fleet.commands.options import (
     RUN_DIR,
     RUN_ID,
     SEED,
+    YES,
     connection_options,
     event_options,
     inventory_option,
@@ -51,7 +52,7 @@ def make_connection(kw: dict[str, Any]) -> Connection:
 @RUN_ID
 @RUN_DIR
 @SEED
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@YES
 @output_options
 @event_options
 @click.option("--detach", is_flag=True, help="With --temporal: submit and return; do not follow.")
