@@ -43,7 +43,11 @@ async def run(sim: SimServer, tmp_path: Path, conn: str, run_id: str) -> tuple[R
     plan = make_plan(machines_of(sim), run_id=run_id)
     record = await execute_plan(plan, connection=connection(sim, conn), run_dir=tmp_path / "run",
                                 options=OPTIONS)
-    return record, {j.machine.key: j.output_blob for j in plan.jobs}
+    # The blob names the run used: its plan.json (names carry the run folder's instance tag).
+    from fleet.engine.recollect import jobs_from_plan_json
+
+    jobs, _ = jobs_from_plan_json(tmp_path / "run")
+    return record, {j.machine.key: j.output_blob for j in jobs.values()}
 
 
 def assert_outputs_equal_agents(tmp_path: Path, record: RunRecord, truth: dict[str, bytes]) -> None:
