@@ -90,8 +90,9 @@ class RolloutWorkflow:
     @workflow.update
     def approve(self) -> int:
         waiting = self._awaiting
-        if waiting is not None:
+        if waiting is not None:  # a second approve right after this one finds no gate
             self._approved_through = max(self._approved_through, waiting)
+            self._awaiting = None
         return -1 if waiting is None else waiting
 
     @approve.validator

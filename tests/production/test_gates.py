@@ -65,7 +65,8 @@ def test_approval_gate_secret_scan_and_replay(
 
             def status() -> dict:  # type: ignore[type-arg]
                 answer = fleet(["status", "gated", "--format", "json"], env, tmp_path)
-                assert answer.returncode == 0, answer.stderr[-2000:]
+                if answer.returncode != 0:  # a query can time out on a busy worker: ask again
+                    return {}
                 return json.loads(answer.stdout)  # type: ignore[no-any-return]
 
             wait_for(lambda: status().get("awaiting_approval") == 0, 180,
