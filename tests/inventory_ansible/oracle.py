@@ -9,12 +9,15 @@ error (not a warning and an empty inventory), and pattern/deprecation warnings a
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 _HOME = Path(tempfile.mkdtemp(prefix="fleet-ansible-oracle-"))
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 (_HOME / "ansible.cfg").write_text("", encoding="utf-8")
 os.environ.update({
     "ANSIBLE_CONFIG": str(_HOME / "ansible.cfg"),
