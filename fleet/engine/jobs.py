@@ -386,7 +386,10 @@ class JobRunner:
         """Delete a finished job's run command left behind by a crash (404 is fine)."""
         await self._delete(job)
 
-    async def _delete(self, job: Job) -> None:
+    async def _delete(self, job: Job) -> bool:
+        """Delete (and so stop) the run command; True once it is gone. A DELETE that failed or
+        got an answer fleet cannot read may still have worked: a GET says which (issue #13:
+        every ambiguous answer to a mutating call is reconciled)."""
         try:
             if self._before_delete is not None:
                 # Production mode: the journal is this worker's, so the result must be durable
@@ -394,13 +397,26 @@ class JobRunner:
                 row = self._journal.job(self._key(job))
                 if row is not None:
                     await self._before_delete(row)
-            await self._arm.delete_run_command(job.machine, job.run_command_name)
-            self._journal.mark_cleaned(self._key(job))
         except FleetError as error:
-            self._emit(
-                JobEvent(job.machine.name, job.step, JobState.RUNNING, job.wave,
-                         f"cleanup failed: {error}", job.rollback)
-            )
+            self._cleanup_failed(job, f"cleanup failed: {error}")
+            return False
+        try:
+            await self._arm.delete_run_command(job.machine, job.run_command_name)
+        except FleetError as error:
+            try:
+                gone = await self._arm.get_run_command(job.machine, job.run_command_name) is None
+            except FleetError:
+                gone = False
+            if not gone:
+                self._cleanup_failed(job, f"cleanup failed: {error}; the run command is still "
+                                          "there (`fleet resume` deletes it)")
+                return False
+        self._journal.mark_cleaned(self._key(job))
+        return True
+
+    def _cleanup_failed(self, job: Job, detail: str) -> None:
+        self._emit(JobEvent(job.machine.name, job.step, JobState.RUNNING, job.wave, detail,
+                            job.rollback))
 
     async def _stop(self, job: Job, reason: str) -> None:
         row = self._journal.job(self._key(job))
@@ -408,7 +424,10 @@ class JobRunner:
             await self._delete(job)
             return
         self._transition(job, JobState.CANCELED, reason, reason=reason, ended_at=utc_now())
-        await self._delete(job)
+        if not await self._delete(job):
+            # Never claim it was stopped when the DELETE did not get through.
+            self._journal.update_job(self._key(job), reason=f"{reason}; could not be stopped "
+                                     "(DELETE failed): it may still be running")
 
     # -- bookkeeping -----------------------------------------------------------------------
     def _key(self, job: Job) -> str:

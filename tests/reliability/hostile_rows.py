@@ -67,8 +67,9 @@ GARBAGE: tuple[tuple[int, bytes], ...] = (
 class GarbleProxy:
     """A loopback HTTP proxy to the simulator that garbles the answers to run command PUTs."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, *, deletes_fail: bool = False) -> None:
         self._upstream = upstream.rstrip("/")
+        self._deletes_fail = deletes_fail  # every DELETE goes through, but is answered 503
         self.garbled = 0
         self.endpoint = ""
         self._runner: web.AppRunner | None = None
@@ -104,6 +105,9 @@ class GarbleProxy:
             status = answer.status
             passed = {k: v for k, v in answer.headers.items()
                       if k.lower().startswith("x-ms-") or k.lower() in ("retry-after", "content-type")}
+        if self._deletes_fail and request.method == "DELETE":
+            self.garbled += 1
+            return web.Response(status=503, body=b'{"error": {"code": "ServiceUnavailable"}}')
         if request.method == "PUT" and "/runcommands/" in request.path.lower() and 200 <= status < 300:
             status, data = GARBAGE[self.garbled % len(GARBAGE)]
             self.garbled += 1
