@@ -27,7 +27,7 @@ class Origin:
 
 @dataclass(frozen=True, slots=True)
 class Host:
-    """One Arc machine. ``vars`` are resolved (all < parent group < child group < host);
+    """One Arc machine. ``vars`` are resolved with Ansible's precedence (fleet.inventory.resolve);
     ``groups`` are every group the host belongs to, directly or through a child group, without
     ``all``; ``tags`` are the Azure tags (the host variable ``tags``), values as strings."""
 

@@ -111,3 +111,14 @@ def test_resume_rebuilds_the_plan_with_the_recorded_defaults_file() -> None:
     plan = rebuild_plan(meta, Connection())
     assert {m.name: m.os_type for w in plan.waves for m in w.machines} == {"win-app-a": "windows",
                                                                         "win-app-b": "windows"}
+
+
+def test_sweep_plans_the_ansible_inventory_with_the_defaults_file() -> None:
+    from fleet.commands.sweep import _plan
+
+    sweep = _plan({"playbook": str(ROOT / "playbooks" / "baseline-linux.yaml"),
+                   "inventory_path": str(EXAMPLE / "hosts.ini"),
+                   "defaults": str(EXAMPLE / "fleet-defaults.yaml"), "limit": "db",
+                   "extra_vars": (), "run_id": "20261129-000000-ab12", "seed": 0})
+    names = {m.name for w in sweep.plan.waves for m in w.machines}
+    assert names == {"db-01", "db-02"}
