@@ -148,16 +148,24 @@ class ShardRun:
             finished = restore_rows(journal, rows, detail="finished by an earlier attempt of this shard")
             if self._hooks.attempt > 1:
                 unsure = [j for j in plan.jobs if job_key(j.machine, j.step) not in finished]
-                for job in await self._sent_before(unsure):
-                    journal.transition(job_key(job.machine, job.step), JobState.DISPATCHED,
-                                       "an earlier attempt sent it: adopt it")
+                for job, verdict in await self._sent_before(unsure):
+                    key = job_key(job.machine, job.step)
+                    if verdict == "sent":
+                        journal.transition(key, JobState.DISPATCHED,
+                                           "an earlier attempt sent it: adopt it")
+                    elif verdict == "started":  # never again, whatever ARM says now
+                        journal.bump(key, "attempts")
+                        journal.transition(key, JobState.RUNNING,
+                                           "an earlier attempt's execution started (output blob)")
         finally:
             journal.close()
 
-    async def _sent_before(self, jobs: list[Any]) -> list[Any]:
-        """Which of ``jobs`` an earlier attempt may have sent: a GET per job; anything but a
-        404 (an answer, or no answer) counts as sent, so the engine adopts or reconciles it.
-        A 404 proves it was never sent: it stays pending (preflight, then dispatch)."""
+    async def _sent_before(self, jobs: list[Any]) -> list[tuple[Any, str]]:
+        """What an earlier attempt did with each of ``jobs``: ``sent`` (its run command
+        exists, or ARM did not answer: the engine adopts or reconciles it), ``started`` (404,
+        but the execution's output blob exists, or cannot be checked: it ran and its command
+        was removed outside fleet; never sent again) or ``never`` (404 and no output blob: it
+        stays pending, preflight then dispatch, its first execution)."""
         from fleet.arm.client import ArmClient
         from fleet.arm.credentials import build_credential
         from fleet.arm.transport import make_transport
@@ -175,20 +183,38 @@ class ShardRun:
                         credential=credential, api_version=c.api_version,
                         clock=self._ctx.clock or MonotonicClock(), **kwargs)
         gate = asyncio.Semaphore(16)
+        storage = self._run_storage()
 
-        async def sent(job: Any) -> bool:
+        async def verdict(job: Any) -> str:
             async with gate:
                 try:
-                    return await arm.get_run_command(job.machine, job.run_command_name) is not None
+                    if await arm.get_run_command(job.machine, job.run_command_name) is not None:
+                        return "sent"
                 except FleetError:
-                    return True
+                    return "sent"
+                try:
+                    return "started" if await storage.exists(job.output_blob) else "never"
+                except FleetError:
+                    return "started"
 
         try:
-            answers = await asyncio.gather(*(sent(j) for j in jobs))
+            answers = await asyncio.gather(*(verdict(j) for j in jobs))
         finally:
             await arm.aclose()
             await credential.aclose()
-        return [j for j, was_sent in zip(jobs, answers, strict=True) if was_sent]
+            await storage.aclose()
+        return list(zip(jobs, answers, strict=True))
+
+    def _run_storage(self) -> Any:
+        from fleet.blobs import RunStorage
+
+        c = self._ctx.connection
+        if c.storage_connection_string:
+            return RunStorage.from_connection_string(c.storage_connection_string, run_id=self._plan.run_id)
+        from azure.identity.aio import DefaultAzureCredential
+
+        return RunStorage.from_account_url(str(c.storage_account_url), DefaultAzureCredential(),
+                                           run_id=self._plan.run_id)
 
     async def _execute(self) -> Any:
         inp = self._inp
