@@ -1,15 +1,18 @@
 """Differential tests: random inventories and patterns, fleet against ansible-core in-process.
 
 Compared: the hosts (and their order), each host's groups and merged variables, each group's
-members, and what each pattern selects. fleet is stricter on purpose in one way only here: a
+members, and what each pattern selects; then the same inventory as ``ansible-inventory --list``
+would print it (hosts, groups, variables) read back by fleet. fleet is stricter on purpose in one way only here: a
 pattern that selects nothing, or names something that is neither a host nor a group, is an
 error; then ansible-core must have selected nothing or ignored an unknown name.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -58,6 +61,23 @@ def _deterministic(inv: Inventory, group: str) -> bool:
     return True
 
 
+def listing(oracle: AnsibleInventory) -> dict[str, Any]:
+    """What ``ansible-inventory --list`` prints (its json_inventory), from the oracle's own
+    objects: groups with their hosts (not all's) and children, empty groups left out, every
+    host's merged variables in _meta.hostvars."""
+    out: dict[str, Any] = {}
+    for name, group in oracle.manager.groups.items():
+        body: dict[str, Any] = {}
+        if name != "all" and group.hosts:
+            body["hosts"] = [h.name for h in group.hosts]
+        if group.child_groups:
+            body["children"] = [g.name for g in group.child_groups]
+        if body:
+            out[name] = body
+    out["_meta"] = {"hostvars": {h: oracle.vars(h) for h in oracle.hosts}}
+    return out
+
+
 def compare(spec: InventorySpec, chosen: list[str], folder: Path, *, ini: bool = False
             ) -> None:
     path = spec.write(folder, ini=ini)
@@ -69,6 +89,14 @@ def compare(spec: InventorySpec, chosen: list[str], folder: Path, *, ini: bool =
         assert dict(host.vars) == oracle.vars(host.name), (host.name, spec)
     for group in inv.groups:
         assert set(inv.group_members(group)) == oracle.group_hosts(group), group
+    listed_path = folder / "listed" / "inventory.json"
+    listed_path.parent.mkdir()
+    listed_path.write_text(json.dumps(listing(oracle)), encoding="utf-8")
+    listed = load_inventory(listed_path)
+    assert sorted(h.name for h in listed.hosts) == sorted(oracle.hosts)
+    for host in listed.hosts:
+        assert set(host.groups) == oracle.groups_of(host.name), ("listed", host.name)
+        assert dict(host.vars) == oracle.vars(host.name), ("listed", host.name)
     for pattern in chosen:
         expected = oracle.select(pattern)
         try:
