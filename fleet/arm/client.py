@@ -35,7 +35,13 @@ from fleet.arm.throttle import ArmLimits, BucketKind, ConcurrencyController, Thr
 from fleet.arm.transport import Transport, TransportFailure, TransportResponse
 from fleet.clock import Clock, MonotonicClock
 from fleet.endpoints import API_VERSION, ARM_ENDPOINT
-from fleet.errors import ArmError, InsecureEndpointError, OutcomeUnknownError, ThrottledError
+from fleet.errors import (
+    ArmError,
+    InsecureEndpointError,
+    OutcomeUnknownError,
+    RemoteError,
+    ThrottledError,
+)
 from fleet.redact import redact_text, redact_url
 from fleet.types import MachineRef
 
@@ -167,7 +173,7 @@ class ArmClient:
                     await retrying.wait(retrying.failures, delay, "unknown outcome")
                 # Even out of budget, look once more: a PUT that took effect must be adopted,
                 # not reported as failed while its script runs.
-                found = await self.get_run_command(m, name)
+                found = await self._reconciling_get(m, name, url)
                 if found is not None:
                     return found  # the PUT took effect: adopt, never send it twice
                 if delay is None:
@@ -177,13 +183,13 @@ class ArmClient:
             if view is not None:
                 return view
             if response.status == 202:  # accepted without a body: read what was created
-                found = await self.get_run_command(m, name)
+                found = await self._reconciling_get(m, name, url)
                 return found or RunCommandView(name=name)
             if _settled_refusal(response.status):
                 raise error_for(response, "PUT", url)
             # An answer fleet cannot interpret (a 2xx whose body is not the run command, an
             # odd status, a 409): the PUT may have taken effect. Reconcile, never re-send.
-            found = await self.get_run_command(m, name)
+            found = await self._reconciling_get(m, name, url)
             if found is not None:
                 return found
             if 200 <= response.status < 300:
@@ -194,6 +200,18 @@ class ArmClient:
                     status=response.status,
                 )
             raise error_for(response, "PUT", url)
+
+    async def _reconciling_get(self, m: MachineRef, name: str, url: str) -> RunCommandView | None:
+        """The GET that tells whether a PUT took effect. When it cannot be had (errors past
+        its retries), nothing tells: ``OutcomeUnknownError``, never a "not sent"."""
+        try:
+            return await self.get_run_command(m, name)
+        except RemoteError as error:
+            raise OutcomeUnknownError(
+                f"the PUT may have taken effect and the GET that would tell failed ({error}) "
+                f"(PUT {redact_url(url)})",
+                status=getattr(error, "status", None),
+            ) from error
 
     async def get_run_command(self, m: MachineRef, name: str) -> RunCommandView | None:
         """The run command, or None on 404."""

@@ -545,3 +545,30 @@ async def test_stats_count_requests_by_kind() -> None:
     assert stats.by_kind == {"write": 1, "read": 1, "delete": 1}
     assert stats.as_report() == {"read": 1, "write": 1, "delete": 1, "total": 3}
     await client.aclose()
+
+
+async def test_ambiguous_put_whose_get_fails_is_unknown_not_failed() -> None:
+    """Issue #13 A2: a PUT that may have taken effect, and a GET that cannot tell (errors
+    past its retries): the outcome is unknown, never "not sent" (and never re-sent)."""
+
+    def handler(s: Sent) -> TransportResponse | Exception:
+        if s.method == "PUT":
+            return dropped_after_send()
+        return arm_error(500, "InternalServerError", "down")
+
+    client, transport, _ = make_client(handler, retry=FAST)
+    with pytest.raises(OutcomeUnknownError):
+        await client.put_run_command(M, "rc1", BODY)
+    assert transport.count("PUT") == 1
+
+
+async def test_accepted_put_whose_get_fails_is_unknown() -> None:
+    def handler(s: Sent) -> TransportResponse | Exception:
+        if s.method == "PUT":
+            return respond(202)
+        return arm_error(403, "AuthorizationFailed", "no")
+
+    client, transport, _ = make_client(handler, retry=FAST)
+    with pytest.raises(OutcomeUnknownError):
+        await client.put_run_command(M, "rc1", BODY)
+    assert transport.count("PUT") == 1
