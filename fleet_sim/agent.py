@@ -82,6 +82,8 @@ class _Stream:
         self._flush_every_s = flush_every_s
         self._block_bytes = block_bytes
         self._last_flush = asyncio.get_running_loop().time() if writer is not None else 0.0
+        self._lock = asyncio.Lock()  # appends go out one at a time, in order
+        self._timer: asyncio.Task[None] | None = None
 
     async def write(self, data: bytes) -> None:
         self.total_bytes += len(data)
@@ -90,16 +92,33 @@ class _Stream:
         if self.writer is None:
             return
         self._pending += data
-        now = asyncio.get_running_loop().time()
-        if len(self._pending) >= self._block_bytes or now - self._last_flush >= self._flush_every_s:
+        loop = asyncio.get_running_loop()
+        waited = loop.time() - self._last_flush
+        if len(self._pending) >= self._block_bytes or waited >= self._flush_every_s:
             await self.flush()
+        elif self._timer is None:
+            # A script that prints and then goes quiet: its output still reaches the blob
+            # within flush_every_s, while it runs (not only at its next write or its end).
+            self._timer = loop.create_task(self._flush_later(self._flush_every_s - waited))
+
+    async def _flush_later(self, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        self._timer = None
+        await self.flush()
 
     async def flush(self) -> None:
-        if self.writer is None or not self._pending:
-            return
-        data, self._pending = bytes(self._pending), bytearray()
-        self._last_flush = asyncio.get_running_loop().time()
-        await self.writer.append(data)
+        async with self._lock:
+            if self.writer is None or not self._pending:
+                return
+            data, self._pending = bytes(self._pending), bytearray()
+            self._last_flush = asyncio.get_running_loop().time()
+            await self.writer.append(data)
+
+    def close(self) -> None:
+        """The execution ended: no flush may come later."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def text(self) -> str:
         return bytes(self.tail).decode("utf-8", errors="replace")
@@ -193,6 +212,8 @@ class Execution:
         self.started.set()
 
     def _finish(self, outcome: Outcome) -> None:
+        self._out.close()
+        self._err.close()
         self._state = outcome.state
         self._exit_code = outcome.exit_code
         self._message = outcome.message

@@ -43,6 +43,14 @@ def sim_profile(*, behaviour: Behaviour | None = None, throttle: ThrottleSpec | 
     )
 
 
+def quick_retries() -> Any:
+    """The test's blob reads retry within seconds: the storage SDK's default waits 15 s, then
+    18 s more, after one transient error (a busy Azurite), which outlasts what a test watches."""
+    from azure.storage.blob.aio import ExponentialRetry
+
+    return ExponentialRetry(initial_backoff=0.2, increment_base=2, retry_total=6)
+
+
 def _ref(m: Any) -> MachineRef:
     return MachineRef(m.subscription_id, m.resource_group, m.name, m.location, m.os_type)
 
@@ -64,7 +72,9 @@ async def sim_target(azurite: Azurite, **profile: Any) -> AsyncIterator[Target]:
         await storage.prepare()
         from azure.storage.blob.aio import BlobServiceClient
 
-        blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
+        blobs = BlobServiceClient.from_connection_string(
+            azurite.connection_string, retry_policy=quick_retries()
+        )
         credential = DevTokenProvider()
         transport = make_transport(ca_file=sim.ca_file, endpoint=sim.arm_endpoint)
         arm = ArmClient(endpoint=sim.arm_endpoint, transport=transport, credential=credential,
@@ -122,7 +132,7 @@ async def live_target() -> AsyncIterator[Target]:
         account_url, storage_credential, run_id=f"conformance-{uuid.uuid4().hex[:8]}"
     )
     await storage.prepare()
-    blobs = BlobServiceClient(account_url, credential=storage_credential)
+    blobs = BlobServiceClient(account_url, credential=storage_credential, retry_policy=quick_retries())
     target = Target(
         name="live", endpoint=endpoint, credential=credential, transport=transport, arm=arm,
         storage=storage, blobs=blobs, time_scale=1.0,
