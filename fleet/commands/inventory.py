@@ -100,7 +100,7 @@ class SourceOptions:
         return ()
 
     def connection(self) -> Any:
-        from fleet.engine.session import Connection
+        from fleet.engine.connection import Connection
 
         kw = self.kw
         return Connection(arm_endpoint=kw["arm_endpoint"].rstrip("/"),

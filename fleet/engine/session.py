@@ -14,11 +14,10 @@ import os
 import sqlite3
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fleet.endpoints import API_VERSION, ARM_ENDPOINT
+from fleet.engine.connection import Connection
 from fleet.engine.control import (
     handle_interrupts,
     principal_of,
@@ -49,8 +48,6 @@ from fleet.types import MachineRef, RunRecord, SecretRef
 if TYPE_CHECKING:
     from fleet.arm.events import ArmEvent
     from fleet.arm.protocol import ArmApi
-    from fleet.arm.retry import RetryPolicy
-    from fleet.arm.throttle import ArmLimits
     from fleet.arm.transport import Transport
     from fleet.blobs.store import RunStorage
     from fleet.engine.collect import BlobReader
@@ -61,34 +58,6 @@ __all__ = [
     "storage_where",
 ]
 
-
-
-@dataclass(frozen=True, slots=True)
-class Connection:
-    """Where and how to reach ARM and storage (the ``fleet run`` connection options)."""
-
-    arm_endpoint: str = ARM_ENDPOINT
-    api_version: str = API_VERSION
-    credential: str = "default"
-    ca_file: str | None = None
-    storage_connection_string: str | None = None
-    storage_account_url: str | None = None
-    arm_limits: ArmLimits | None = None  # None: ARM's documented defaults
-    retry: RetryPolicy | None = None  # None: the default policy
-
-    def journal_meta(self) -> dict[str, str]:
-        """What a later ``fleet resume``/``cancel`` needs to reconnect. Never the storage
-        connection string: it holds the account key."""
-        return {
-            "arm_endpoint": self.arm_endpoint,
-            "api_version": self.api_version,
-            "credential": self.credential,
-            "ca_file": self.ca_file or "",
-            "storage": "key" if self.storage_connection_string else (
-                "entra" if self.storage_account_url else "none"
-            ),
-            "storage_account_url": self.storage_account_url or "",
-        }
 
 
 def output_dirs(machines: Sequence[MachineRef]) -> dict[str, str]:
