@@ -144,6 +144,11 @@ class JobRunner:
 
     cancel_reason = "aborted by the rollout policy"
 
+    async def stop(self, job: Job) -> None:
+        """Stop a job that may have been sent and that no task is running (``fleet cancel``
+        of a job adopted after a restart): ``canceled``, then its run command deleted."""
+        await self._stop(job, self.cancel_reason)
+
     async def _dispatch(self, job: Job) -> JobState | None:
         """Send the PUT, intent first. Returns a terminal state if it could not be sent."""
         try:

@@ -185,6 +185,8 @@ class Rollout:
             await self._run_rollback()
         if not self.outcome.stopped:
             await self._cleanup_orphans()
+        elif self.outcome.stopped == "canceled":
+            await self._stop_untended()
         if self.fatal is not None:
             raise self.fatal
         return self.outcome
@@ -411,6 +413,23 @@ class Rollout:
     def _ran(self, machine: MachineRef) -> bool:
         rows = [self._journal.job(job_key(j.machine, j.step)) for j in self._jobs[machine.key]]
         return any(row is not None and row.attempts > 0 for row in rows)
+
+    async def _stop_untended(self) -> None:
+        """``fleet cancel``: a job that may have been sent but that no task watches (adopted
+        after a restart and not yet polled, or left pending when the stop came) is stopped
+        too: ``canceled``, its run command deleted. It is never left to look untouched."""
+        jobs = [*self._plan.jobs, *self._plan.rollback_jobs]
+        untended = []
+        for job in jobs:
+            row = self._journal.job(job_key(job.machine, job.step, job.rollback))
+            if row is not None and row.state in (JobState.DISPATCHED, JobState.RUNNING):
+                untended.append(job)
+        if untended:
+            self._emit(RunEvent(f"stopping {plural(len(untended), 'machine')} sent before the "
+                                "cancel and not yet watched", "warning"))
+        await asyncio.gather(*(self._runner.stop(job) for job in untended))
+        for job in untended:
+            self.outcome.machine_states[job.machine.key] = JobState.CANCELED
 
     async def _cleanup_orphans(self) -> None:
         """Run commands of finished jobs that a crash left undeleted (between journaling the

@@ -142,7 +142,7 @@ class FleetActivities:
                     assemble_run, plan, docs, run_dir, wave_states=inp.wave_states,
                     skip_reasons=inp.skip_reasons, breached=inp.breached,
                     breach_reason=inp.breach_reason, stopped=inp.stopped,
-                    arm_requests=inp.arm_requests, meta={},
+                    arm_requests=inp.arm_requests, meta={}, started=inp.started,
                 )
                 for name in REPORT_FILES:
                     path = run_dir / name

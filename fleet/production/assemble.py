@@ -12,10 +12,15 @@ from fleet.engine.record import build_record, save_run_meta
 from fleet.engine.rollout import STOP_KINDS
 from fleet.journal import Journal, job_key, utc_now
 from fleet.plan.model import Plan
+from fleet.production.model import WaveSpec
 from fleet.production.rows import restore_rows
+from fleet.production.shards import shard_plan
 from fleet.types import WAVE_STATES, JobState, RunRecord, one_of
 
-__all__ = ["assemble_run"]
+__all__ = ["MAYBE_SENT", "assemble_run"]
+
+# A shard row in one of these states names a job whose run command was (or may have been) sent.
+MAYBE_SENT = frozenset({JobState.DISPATCHED.value, JobState.RUNNING.value})
 
 
 def assemble_run(
@@ -30,8 +35,11 @@ def assemble_run(
     stopped: str | None,
     arm_requests: int,
     meta: Mapping[str, str],
+    started: Sequence[WaveSpec] = (),
 ) -> RunRecord:
-    """Write ``run_dir/journal.sqlite`` and the reports; return the record."""
+    """Write ``run_dir/journal.sqlite`` and the reports; return the record. ``started``: the
+    shards the workflow started; the unfinished jobs of one that left no result may have been
+    sent (``unknown``), those of a shard never started were not (``skipped``)."""
     from fleet.report import write_reports
 
     run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -49,10 +57,24 @@ def assemble_run(
                            j.run_command_name, request_sha256(j)) for j in jobs])
         rows = [row for doc in shard_docs for row in doc.get("rows", ())]
         restore_rows(journal, rows, detail="from its shard's result")
+        maybe_sent = {row["key"]: row for row in rows if row.get("state") in MAYBE_SENT}
+        silent = _jobs_of_silent_shards(plan, shard_docs, started)
         canceled = stopped == "canceled"
         for job in jobs:
             row = journal.job(job_key(job.machine, job.step, job.rollback))
             if row is None or row.state.terminal:
+                continue
+            sent = maybe_sent.get(row.job_key)
+            if sent is not None or row.job_key in silent:
+                # Its shard sent it (or may have) and did not see it end or stop: it may have
+                # run, may still run. Never "skipped" (never run): not retried, not resent.
+                what = ("sent before the run " + ("was canceled" if canceled else "stopped")
+                        if sent is not None else "its shard started and left no result")
+                why = (f"unknown: {what}; not confirmed stopped: it may have run; check the "
+                       "machine before running it again")
+                journal.transition(row.job_key, JobState.UNKNOWN, why, reason=why,
+                                   started_at=(sent or {}).get("started_at"),
+                                   attempts=int((sent or {}).get("attempts") or 0))
                 continue
             why = ("run canceled by the operator" if canceled
                    else skip_reasons.get(str(job.wave), "halted by the rollout policy"))
@@ -90,3 +112,15 @@ def assemble_run(
 
     write_retry_file(run_dir, record)
     return record
+
+
+def _jobs_of_silent_shards(plan: Plan, shard_docs: Sequence[Mapping[str, Any]],
+                           started: Sequence[WaveSpec]) -> set[str]:
+    """Job keys of the shards that were started and left no result."""
+    reported = {str(doc.get("summary", {}).get("shard_id")) for doc in shard_docs}
+    keys: set[str] = set()
+    for wave in started:
+        for shard in wave.shards:
+            if shard.shard_id not in reported:
+                keys.update(job_key(j.machine, j.step) for j in shard_plan(plan, wave.index, shard).jobs)
+    return keys

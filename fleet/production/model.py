@@ -111,6 +111,9 @@ class FinalizeInput:
     on_breach: str
     stopped: str | None
     arm_requests: int
+    # The shards the workflow started (per wave): one that left no result may have sent its
+    # jobs, so they are never reported "skipped".
+    started: list[WaveSpec] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ class ShardRun:
         self._store = store
         self._rollout: Rollout | None = None
         self._canceled = False
+        self._interrupted = False
         self._dir = ctx.state_dir / inp.run_id / inp.shard.shard_id / f"attempt-{hooks.attempt}"
         self._rows_prefix = f"fleet/shards/{inp.shard.shard_id}/rows/"
         self._durable = 0
@@ -92,35 +93,49 @@ class ShardRun:
         done = await self._store.get(shard_blob(self._inp.shard.shard_id))
         if done is not None:  # this shard finished before (a duplicate task): never rerun it
             return ShardSummary(**json.loads(done)["summary"])
-        beat = asyncio.ensure_future(self._heartbeat_loop())
+        work = asyncio.ensure_future(self._work())
         try:
-            await self._seed()
-        finally:
-            beat.cancel()
-        record_task = asyncio.ensure_future(self._execute())
-        control = asyncio.ensure_future(self._control_loop())
-        try:
-            record = await asyncio.shield(record_task)
+            record = await asyncio.shield(work)
         except asyncio.CancelledError:
             if not self._hooks.run_canceled():
                 # Not the run's cancellation: this attempt ends (worker stopping, heartbeat
                 # lost). Launch nothing new, leave what runs running; the next attempt adopts
                 # it (GET first).
+                self._interrupted = True
                 if self._rollout is not None:
                     self._rollout.stop("interrupted")
-                with contextlib.suppress(Exception):
-                    await record_task
+                else:  # nothing sent yet by this attempt: restoring or connecting
+                    work.cancel()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await work
                 raise
+            # The run's cancellation (also while restoring: an earlier attempt's commands
+            # may be running): stop every job that may have been sent, then write the result.
+            # A second cancellation must not cut this short (a command left running, a job
+            # reported as never sent).
             self.cancel()
-            with contextlib.suppress(Exception):
-                await record_task
-            await self._write_result(None)
+            await _unstoppable(self._close_canceled(work))
             raise
-        finally:
-            control.cancel()
         summary = await self._write_result(record)
         shutil.rmtree(self._dir, ignore_errors=True)
         return summary
+
+    async def _work(self) -> Any:
+        beat = asyncio.ensure_future(self._heartbeat_loop())
+        try:
+            await self._seed()
+        finally:
+            beat.cancel()
+        control = asyncio.ensure_future(self._control_loop())
+        try:
+            return await self._execute()
+        finally:
+            control.cancel()
+
+    async def _close_canceled(self, work: asyncio.Future[Any]) -> None:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await work
+        await self._write_result(None)
 
     # -- the journal this attempt starts from ----------------------------------------------
     async def _seed(self) -> None:
@@ -223,6 +238,8 @@ class ShardRun:
             self._rollout = rollout
             if self._canceled:
                 rollout.stop("canceled")
+            elif self._interrupted:
+                rollout.stop("interrupted")
 
         return await execute_plan(
             self._plan, connection=self._ctx.connection, run_dir=self._dir, options=self._ctx.options,
@@ -303,3 +320,12 @@ class ShardRun:
         body = {"summary": dataclasses.asdict(summary), "rows": [row_to_json(r) for r in rows]}
         await self._store.put(shard_blob(self._inp.shard.shard_id), json.dumps(body).encode())
         return summary
+
+
+async def _unstoppable(aw: Any) -> None:
+    """Run ``aw`` to its end even if the caller is canceled again meanwhile."""
+    task = asyncio.ensure_future(aw)
+    while not task.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(task)
+    task.result()

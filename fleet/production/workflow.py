@@ -59,6 +59,7 @@ class RolloutWorkflow:
         self._arm_requests = 0
         self._current_wave: int | None = None
         self._result: RunSummary | None = None
+        self._started: dict[int, tuple[WaveSpec, list[ShardSpec]]] = {}
 
     # -- what clients see and send ---------------------------------------------------------
     @workflow.query
@@ -139,6 +140,7 @@ class RolloutWorkflow:
                 wave_states=self._wave_states, skip_reasons=self._skip_reasons,
                 breached=self._breach_reason is not None, breach_reason=self._breach_reason,
                 on_breach=inp.on_breach, stopped=self._stopped, arm_requests=self._arm_requests,
+                started=[dataclasses.replace(w, shards=s) for w, s in self._started.values()],
             ),
             result_type=RunSummary,
             start_to_close_timeout=timedelta(hours=1),
@@ -181,6 +183,7 @@ class RolloutWorkflow:
         others_failed = sum(f for f, _ in self._live.values())
         others_unreachable = sum(u for _, u in self._live.values())
         self._live[shard.shard_id] = (0, 0)
+        self._started.setdefault(wave.index, (wave, []))[1].append(shard)
         try:
             summary: ShardSummary = await workflow.execute_activity(
                 "run_shard",
