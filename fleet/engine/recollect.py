@@ -84,8 +84,6 @@ def _machine_from_id(resource_id: str) -> MachineRef:
 def jobs_from_plan_json(run_dir: Path) -> tuple[dict[str, Job], dict[str, Path]]:
     """The run's jobs (what recollection needs of them: machine, step, blob names) and each
     job's output folder, from ``plan.json``."""
-    from fleet.engine.session import output_dirs
-
     path = run_dir / "plan.json"
     try:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -93,10 +91,8 @@ def jobs_from_plan_json(run_dir: Path) -> tuple[dict[str, Job], dict[str, Path]]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise RunFolderError(f"{path}: cannot read the run's plan ({type(error).__name__})") from error
     jobs: dict[str, Job] = {}
-    machines: dict[str, MachineRef] = {}
     for item in raw:
         machine = _machine_from_id(str(item["machine_id"]))
-        machines.setdefault(machine.key, machine)
         job = Job(
             machine=machine, step=str(item["step"]), step_index=int(item["step_index"]),
             wave=int(item["wave"]), run_command_name=str(item["run_command_name"]),
@@ -104,9 +100,7 @@ def jobs_from_plan_json(run_dir: Path) -> tuple[dict[str, Job], dict[str, Path]]
             request={}, timeout_s=int(item["timeout_s"]), rollback=bool(item["rollback"]),
         )
         jobs[job_key(machine, job.step, job.rollback)] = job
-    dirs = output_dirs(list(machines.values()))
-    folders = {key: run_dir / "output" / dirs[job.machine.key] for key, job in jobs.items()}
-    return jobs, folders
+    return jobs, output_folders(run_dir, jobs)
 
 
 async def recollect_run_folder(
@@ -123,9 +117,13 @@ async def recollect_for_plan(
     plan_jobs: list[Job], journal: Journal, run_dir: Path, collector: OutputCollector
 ) -> RecollectOutcome:
     """``fleet resume``: the same, with the jobs of the rebuilt plan."""
+    jobs = {job_key(j.machine, j.step, j.rollback): j for j in plan_jobs}
+    return await recollect_rows(journal, jobs, output_folders(run_dir, jobs), collector)
+
+
+def output_folders(run_dir: Path, jobs: dict[str, Job]) -> dict[str, Path]:
+    """Each job's output folder, named as the run named them (``session.output_dirs``)."""
     from fleet.engine.session import output_dirs
 
-    dirs = output_dirs(list({j.machine.key: j.machine for j in plan_jobs}.values()))
-    jobs = {job_key(j.machine, j.step, j.rollback): j for j in plan_jobs}
-    folders = {key: run_dir / "output" / dirs[j.machine.key] for key, j in jobs.items()}
-    return await recollect_rows(journal, jobs, folders, collector)
+    dirs = output_dirs(list({j.machine.key: j.machine for j in jobs.values()}.values()))
+    return {key: run_dir / "output" / dirs[job.machine.key] for key, job in jobs.items()}

@@ -20,7 +20,7 @@ import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fleet.engine.jobs import request_sha256
 from fleet.engine.options import Clock, EngineOptions, MonotonicClock
@@ -34,6 +34,9 @@ from fleet.production.model import ShardInput, ShardSummary
 from fleet.production.rows import restore_rows, row_to_json
 from fleet.production.shards import shard_plan
 from fleet.types import JobState
+
+if TYPE_CHECKING:
+    from fleet.arm.transport import Transport
 
 __all__ = ["CONTROL_EVERY_S", "ShardHooks", "ShardRun"]
 
@@ -65,7 +68,7 @@ class ShardContext:
     state_dir: Path
     options: EngineOptions
     clock: Clock | None = None
-    transport: Any = None
+    transport: Transport | None = None  # a test seam; None: the real aiohttp transport
 
 
 class ShardRun:
