@@ -31,6 +31,9 @@ class ChildUsage:
     cpu_s: float  # user + system of this child (and its own waited-for children)
     peak_rss_bytes: int
     returncode: int
+    # For a row of several processes (production mode): each one's (cpu_s, peak_rss_bytes),
+    # the submitter first, then each worker.
+    parts: tuple[tuple[float, int], ...] = ()
 
 
 def _usage(pid: int, started: float) -> ChildUsage:

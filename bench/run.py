@@ -72,6 +72,13 @@ class Row:
     sim_cpu_s: float
     sim_peak_rss_bytes: int
     returncode: int
+    # Production mode: CPU seconds of the submitter, then of each worker process.
+    parts_cpu_s: tuple[float, ...] = ()
+
+    @property
+    def client_core_share(self) -> float:
+        """The client's CPU over its own wall time: 1.0 is one core kept busy the whole run."""
+        return self.client_cpu_s / self.process_wall_s if self.process_wall_s else float("nan")
 
     @property
     def ratio(self) -> float:
@@ -86,15 +93,15 @@ class Row:
             f"| {self.reads / n:.2f} | {self.writes / n:.2f} | {self.deletes / n:.2f} "
             f"| {self.throttled} ({pct:.1f} %) | {1000 * self.client_cpu_s / n:.1f} "
             f"| {self.client_peak_rss_bytes / 2**20:.0f} | {self.collected:,}/{n:,} "
-            f"| {self.sim_cpu_s:.0f} |"
+            f"| {self.sim_cpu_s:.0f} | {100 * self.client_core_share:.0f} % |"
         )
 
 
 HEADER = (
     "| contender | N | C | scale | makespan s | lower bound s | ÷ LB | reads/machine "
     "| writes/machine | deletes/machine | 429s | client CPU s / 1,000 | client peak RSS MB "
-    "| collected | sim+Azurite CPU s |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| collected | sim+Azurite CPU s | client CPU ÷ wall |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -271,6 +278,7 @@ def _row(
         sim_cpu_s=sim_usage.cpu_s,
         sim_peak_rss_bytes=sim_usage.peak_rss_bytes,
         returncode=usage.returncode,
+        parts_cpu_s=tuple(round(cpu, 2) for cpu, _ in usage.parts),
     )
 
 
@@ -346,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
                 subscriptions=args.subscriptions,
             )  # fmt: skip
             print(row.markdown(), flush=True)
+            if row.parts_cpu_s:
+                print(f"  CPU s: submitter {row.parts_cpu_s[0]:g}, workers "
+                      + ", ".join(f"{cpu:g}" for cpu in row.parts_cpu_s[1:]), flush=True)
             after = os.getloadavg()
             with args.out.open("a", encoding="utf-8") as out:
                 out.write(json.dumps({**asdict(row), "at": stamp, **context,

@@ -54,4 +54,6 @@ def run_temporal(*, workers: int, playbook: Path, inventory: Path, run_dir: Path
         submitter.cpu_s + sum(u.cpu_s for u in usages),
         max([submitter.peak_rss_bytes, *(u.peak_rss_bytes for u in usages)]),
         submitter.returncode,
+        ((submitter.cpu_s, submitter.peak_rss_bytes),
+         *((u.cpu_s, u.peak_rss_bytes) for u in usages)),
     )
