@@ -14,7 +14,9 @@ from fleet.plan.model import Job, Plan
 from fleet.report.recap import plural
 from fleet.types import JobState, MachineRef
 
-__all__ = ["run_rollback"]
+__all__ = ["NOT_A_TARGET", "run_rollback"]
+
+NOT_A_TARGET = "not a rollback target"  # the reason of a non-target's rollback rows
 
 
 def rollback_targets(
@@ -68,6 +70,6 @@ async def run_rollback(
         if job.machine.key not in chosen_keys:
             row = journal.job(job_key(job.machine, job.step, True))
             if row is not None and row.state == JobState.PENDING:
-                runner.skip(job, "not a rollback target")
+                runner.skip(job, NOT_A_TARGET)
     journal.set_wave(-1, "rollback", len(chosen), "done", ended_at=utc_now())
     emit(WaveEvent(-1, "rollback", len(chosen), "done"))

@@ -83,9 +83,11 @@ class Rollout:
         approver: Approver | None = None,
         failpoints: Failpoints | None = None,
         budget_base: BudgetBase | None = None,
+        rollback_only: str | None = None,
     ) -> None:
         self._plan = plan
         self._base = budget_base
+        self._rollback_only = rollback_only
         self._arm = arm
         self._runner = runner
         self._journal = journal
@@ -149,6 +151,8 @@ class Rollout:
 
     # -- the run ---------------------------------------------------------------------------
     async def run(self) -> RolloutOutcome:
+        if self._rollback_only is not None:
+            return await self._rollback_after(self._rollback_only)
         waves = self._plan.waves
         approved_through = int(self._journal.meta().get("approved_through", "-1"))
         for position, wave in enumerate(waves):
@@ -183,6 +187,9 @@ class Rollout:
             and self._policy.rollback_on == "breach"
         ):
             await self._run_rollback()
+        return await self._finish()
+
+    async def _finish(self) -> RolloutOutcome:
         if not self.outcome.stopped:
             await self._cleanup_orphans()
         elif self.outcome.stopped == "canceled":
@@ -190,6 +197,21 @@ class Rollout:
         if self.fatal is not None:
             raise self.fatal
         return self.outcome
+
+    async def _rollback_after(self, reason: str) -> RolloutOutcome:
+        """Production mode's rollback shard: the run breached (``reason``) and its waves are
+        over; the machines' outcomes are in the journal (restored from the wave shards'
+        results). Run only the rollback, exactly as ``run`` would after its last wave."""
+        self.outcome.breached = True
+        self.outcome.breach_reason = reason
+        for wave in self._plan.waves:
+            for machine in wave.machines:
+                known = self._journal_state(machine)
+                if known is not None:
+                    self.outcome.machine_states[machine.key] = known
+        if not self.outcome.stopped and self._plan.rollback_jobs:
+            await self._run_rollback()
+        return await self._finish()
 
     fatal: RunStoppedError | None = None
 

@@ -172,6 +172,7 @@ async def execute_plan(
     on_rollout: Callable[[Rollout], None] | None = None,
     before_delete: Callable[[JobRow], Awaitable[None]] | None = None,
     resolve_unknown: Resolution | None = None,
+    rollback_only: str | None = None,
 ) -> RunRecord:
     """Execute ``plan`` (or, with ``resume``, continue it from its journal) and write the run
     folder. Returns the run's record.
@@ -180,7 +181,8 @@ async def execute_plan(
     wave, ``budget_base`` what the rest of the wave and run counted, and ``on_rollout``
     receives the rollout so the shard can stop it or trip its budget from outside;
     ``before_delete`` makes each finished row durable elsewhere before its run command is
-    deleted (the shard's journal dies with its worker)."""
+    deleted (the shard's journal dies with its worker). ``rollback_only`` (a rollback shard: the
+    run breached for this reason) runs only the plan's rollback, from the journal's outcomes."""
     from fleet.arm.credentials import check_endpoint
 
     options = options or EngineOptions()
@@ -232,7 +234,7 @@ async def execute_plan(
             clock=clock, transport=transport, resolve_secret=resolve_secret, approver=approver,
             handle_signals=handle_signals, budget_base=budget_base, on_rollout=on_rollout,
             before_delete=before_delete,
-            settle=resume, resolution=resolve_unknown,
+            settle=resume, resolution=resolve_unknown, rollback_only=rollback_only,
         )
     finally:
         journal.close()
@@ -257,6 +259,7 @@ async def _execute(
     before_delete: Callable[[JobRow], Awaitable[None]] | None = None,
     settle: bool = False,
     resolution: Resolution | None = None,
+    rollback_only: str | None = None,
 ) -> RunRecord:
     from fleet.arm.client import ArmClient
     from fleet.arm.credentials import build_credential
@@ -317,6 +320,7 @@ async def _execute(
             rollout = Rollout(
                 plan, arm=arm, runner=runner, journal=journal, clock=clock, options=options,
                 emit=emit, approver=approver, failpoints=failpoints, budget_base=budget_base,
+                rollback_only=rollback_only,
             )
             if settle:
                 await settle_unknown(plan, journal, runner, resolution, emit)

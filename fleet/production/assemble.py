@@ -9,10 +9,11 @@ from typing import Any
 
 from fleet.engine.jobs import request_sha256
 from fleet.engine.record import build_record, save_run_meta
+from fleet.engine.rollback import NOT_A_TARGET
 from fleet.engine.rollout import STOP_KINDS
 from fleet.journal import Journal, job_key, utc_now
 from fleet.plan.model import Plan
-from fleet.production.model import WaveSpec
+from fleet.production.model import ROLLBACK_WAVE, WaveSpec
 from fleet.production.rows import restore_rows
 from fleet.production.shards import shard_plan
 from fleet.types import WAVE_STATES, JobState, RunRecord, one_of
@@ -65,6 +66,8 @@ def assemble_run(
             if row is None or row.state.terminal:
                 continue
             sent = maybe_sent.get(row.job_key)
+            if job.rollback and sent is None and row.job_key not in silent:
+                continue  # never called for (no breach): pending, as the embedded journal has it
             if sent is not None or row.job_key in silent:
                 # Its shard sent it (or may have) and did not see it end or stop: it may have
                 # run, may still run. Never "skipped" (never run): not retried, not resent.
@@ -94,6 +97,11 @@ def assemble_run(
                 times["ended_at"] = max(ends)
             state = one_of(WAVE_STATES, wave_states.get(str(wave.index))) or "skipped"
             journal.set_wave(wave.index, wave.label, len(wave.machines), state, **times)
+        rollback_state = one_of(WAVE_STATES, wave_states.get(str(ROLLBACK_WAVE)))
+        if rollback_state is not None:
+            chosen = {r.machine.key for r in journal.jobs() if r.rollback and r.state != JobState.PENDING
+                      and r.reason != NOT_A_TARGET}
+            journal.set_wave(ROLLBACK_WAVE, "rollback", len(chosen), rollback_state)
         notes = []
         if breached and breach_reason:
             notes.append(f"rollout policy breached: {breach_reason} ({plan.rollout.on_breach})")
@@ -122,5 +130,7 @@ def _jobs_of_silent_shards(plan: Plan, shard_docs: Sequence[Mapping[str, Any]],
     for wave in started:
         for shard in wave.shards:
             if shard.shard_id not in reported:
-                keys.update(job_key(j.machine, j.step) for j in shard_plan(plan, wave.index, shard).jobs)
+                part = shard_plan(plan, wave.index, shard)
+                jobs = part.rollback_jobs if wave.index == ROLLBACK_WAVE else part.jobs
+                keys.update(job_key(j.machine, j.step, j.rollback) for j in jobs)
     return keys

@@ -19,7 +19,7 @@ from fleet.production.artifacts import PLAN_BLOB, REPORT_PREFIX, ArtifactStore
 from fleet.production.connect import TemporalTarget, connect
 from fleet.production.model import RunInput, RunSummary
 from fleet.production.plancodec import encode_plan
-from fleet.production.shards import DEFAULT_MAX_SHARD, cut_waves
+from fleet.production.shards import DEFAULT_MAX_SHARD, cut_rollback, cut_waves
 from fleet.production.workflow import WORKFLOW_NAME
 
 __all__ = ["Storage", "approve", "cancel", "fetch_reports", "progress", "submit", "wait_result"]
@@ -45,9 +45,6 @@ def _time_scale() -> float:
 
 def run_input(plan: Plan, sha256: str, *, max_shard: int, heartbeat_timeout_s: float,
               history_limit: int = 2_000) -> RunInput:
-    if plan.rollback_jobs:
-        raise UsageError("rollback steps do not run in production mode yet: run this playbook "
-                         "without --temporal, or without its rollback section")
     policy = plan.rollout
     return RunInput(
         run_id=plan.run_id, plan_blob=PLAN_BLOB, plan_sha256=sha256,
@@ -56,7 +53,7 @@ def run_input(plan: Plan, sha256: str, *, max_shard: int, heartbeat_timeout_s: f
         max_unreachable=policy.max_unreachable, failures_per=policy.failures_per,
         on_breach=policy.on_breach, pause_s=float(policy.pause_s), approve=policy.approve,
         time_scale=_time_scale(), heartbeat_timeout_s=heartbeat_timeout_s,
-        history_limit=history_limit,
+        history_limit=history_limit, rollback_shards=cut_rollback(plan, max_shard),
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "DEFAULT_TASK_QUEUE",
+    "ROLLBACK_WAVE",
     "FinalizeInput",
     "RunInput",
     "RunSummary",
@@ -20,6 +21,7 @@ __all__ = [
 ]
 
 DEFAULT_TASK_QUEUE = "fleet"
+ROLLBACK_WAVE = -1  # the rollback's shards: every wave's machines of one subscription
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ class RunInput:
     breach_reason: str | None = None
     approved_through: int = -1
     arm_requests: int = 0
+    # The rollback's shards (wave -1): empty when the plan has no rollback steps, or its policy
+    # never rolls back. Run after the waves when the run breached, as the embedded mode does.
+    rollback_shards: list[ShardSpec] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class ShardInput:
     unreachable_in_wave: int
     unreachable_in_run: int
     time_scale: float = 1.0
+    rollback_reason: str | None = None  # a rollback shard (wave -1): why the run breached
 
 
 @dataclass(frozen=True)

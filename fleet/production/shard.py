@@ -85,6 +85,7 @@ class ShardRun:
         self._dir = ctx.state_dir / inp.run_id / inp.shard.shard_id / f"attempt-{hooks.attempt}"
         self._rows_prefix = f"fleet/shards/{inp.shard.shard_id}/rows/"
         self._durable = 0
+        self._rollback = inp.rollback_reason is not None  # a rollback shard (wave -1)
 
     def cancel(self) -> None:
         """The workflow was canceled: stop in-flight commands (DELETE), skip the rest."""
@@ -153,7 +154,8 @@ class ShardRun:
         })
         try:
             journal.add_jobs([(j.machine, j.step, j.step_index, j.wave, j.rollback,
-                               j.run_command_name, request_sha256(j)) for j in plan.jobs])
+                               j.run_command_name, request_sha256(j))
+                              for j in (*plan.jobs, *plan.rollback_jobs)])
             gate = asyncio.Semaphore(16)
 
             async def read(name: str) -> Any:
@@ -161,13 +163,23 @@ class ShardRun:
                     data = await self._store.get(name)
                     return json.loads(data) if data is not None else None
 
+            if self._rollback:
+                # The waves' outcomes choose the rollback's targets: every wave shard's result
+                # (their run commands were deleted by their own shards: not this one's to clean).
+                results = [n for n in await self._store.names("fleet/shards/")
+                           if n.count("/") == 2 and not n.startswith("fleet/shards/rb-")]
+                docs = await asyncio.gather(*(read(n) for n in results))
+                waves = [row for doc in docs if doc is not None for row in doc.get("rows", ())]
+                for key in restore_rows(journal, waves, detail="from its wave shard's result"):
+                    journal.mark_cleaned(key)
             found = await asyncio.gather(*(read(n) for n in await self._store.names(self._rows_prefix)))
             rows = [row for row in found if row is not None]
             finished = restore_rows(journal, rows, detail="finished by an earlier attempt of this shard")
             if self._hooks.attempt > 1:
-                unsure = [j for j in plan.jobs if job_key(j.machine, j.step) not in finished]
+                mine = plan.rollback_jobs if self._rollback else plan.jobs
+                unsure = [j for j in mine if job_key(j.machine, j.step, j.rollback) not in finished]
                 for job, verdict in await self._sent_before(unsure):
-                    key = job_key(job.machine, job.step)
+                    key = job_key(job.machine, job.step, job.rollback)
                     if verdict == "sent":
                         journal.transition(key, JobState.DISPATCHED,
                                            "an earlier attempt sent it: adopt it")
@@ -247,7 +259,7 @@ class ShardRun:
         return await execute_plan(
             self._plan, connection=self._ctx.connection, run_dir=self._dir, options=self._ctx.options,
             clock=self._ctx.clock, transport=self._ctx.transport, resume=True, on_rollout=keep,
-            before_delete=self._make_durable,
+            before_delete=self._make_durable, rollback_only=inp.rollback_reason,
             budget_base=BudgetBase(
                 wave_size=inp.wave_size, run_size=inp.run_size, failed_in_wave=inp.failed_in_wave,
                 failed_in_run=inp.failed_in_run, unreachable_in_wave=inp.unreachable_in_wave,
@@ -276,8 +288,8 @@ class ShardRun:
     async def _control_loop(self) -> None:
         sent_counts = (0, 0)
         policy = self._plan.rollout
-        budgets = policy.on_breach != "continue" and (policy.max_failures is not None
-                                                      or policy.max_unreachable is not None)
+        budgets = (not self._rollback and policy.on_breach != "continue"
+                   and (policy.max_failures is not None or policy.max_unreachable is not None))
         while True:
             await asyncio.sleep(CONTROL_EVERY_S)
             self._hooks.heartbeat({"finished": self._durable})
@@ -301,12 +313,15 @@ class ShardRun:
             rows = list(journal.jobs())
         finally:
             journal.close()
+        # A rollback shard's journal also holds the waves' rows it chose targets by: its
+        # result is its rollback rows only (they never count against the run's budgets).
+        rows = [row for row in rows if row.rollback == self._rollback]
         per_machine: dict[str, list[JobState]] = {}
         for row in rows:
             per_machine.setdefault(row.machine.key, []).append(row.state)
         states = {k: machine_state(v) for k, v in per_machine.items()}
-        failed, unreachable = self._counts()
-        outcome = self._rollout.outcome if self._rollout is not None else None
+        failed, unreachable = self._counts() if not self._rollback else (0, 0)
+        outcome = self._rollout.outcome if self._rollout is not None and not self._rollback else None
         requests = (record.arm_requests.get("total", 0) if record is not None else 0)
         summary = ShardSummary(
             shard_id=self._inp.shard.shard_id,
@@ -316,7 +331,7 @@ class ShardRun:
             unreachable=unreachable,
             breached=bool(outcome and outcome.breached),
             breach_reason=outcome.breach_reason if outcome else None,
-            needed_work=bool(rows),
+            needed_work=any(row.attempts for row in rows) if self._rollback else bool(rows),
             arm_requests=int(requests),
             canceled=self._canceled,
         )

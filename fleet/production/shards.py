@@ -9,9 +9,11 @@ import dataclasses
 from collections.abc import Sequence
 
 from fleet.plan.model import Job, Plan, Wave
-from fleet.production.model import ShardSpec, WaveSpec
+from fleet.production.model import ROLLBACK_WAVE, ShardSpec, WaveSpec
+from fleet.types import MachineRef
 
-__all__ = ["DEFAULT_MAX_SHARD", "cut_waves", "shard_plan", "shard_window"]
+__all__ = ["DEFAULT_MAX_SHARD", "ROLLBACK_WAVE", "cut_rollback", "cut_waves", "shard_plan",
+           "shard_window"]
 
 DEFAULT_MAX_SHARD = 500
 
@@ -37,6 +39,29 @@ def cut_waves(plan: Plan, max_shard: int = DEFAULT_MAX_SHARD) -> list[WaveSpec]:
     return waves
 
 
+def _run_by_subscription(plan: Plan) -> dict[str, list[MachineRef]]:
+    groups: dict[str, list[MachineRef]] = {}
+    for wave in plan.waves:
+        for machine in wave.machines:
+            groups.setdefault(machine.subscription_id.lower(), []).append(machine)
+    return groups
+
+
+def cut_rollback(plan: Plan, max_shard: int = DEFAULT_MAX_SHARD) -> list[ShardSpec]:
+    """The rollback's shards: each subscription's machines of the whole run (plan order), in
+    chunks of at most ``max_shard``; ``start``/``end`` index that list. Which of them are
+    rollback targets each shard decides from the wave shards' results."""
+    if not plan.rollback_jobs or plan.rollout.rollback_on != "breach":
+        return []
+    shards = []
+    for subscription, machines in sorted(_run_by_subscription(plan).items()):
+        for start in range(0, len(machines), max_shard):
+            end = min(len(machines), start + max_shard)
+            shards.append(ShardSpec(f"rb-{subscription[:8]}-{start // max_shard}", subscription,
+                                    start, end))
+    return shards
+
+
 def shard_window(wave_size: int, subscription_size: int, max_concurrency: str) -> int:
     """The wave's window (``max_concurrency`` of the whole wave) shared among the subscriptions
     that run side by side, by their share of the wave's machines (at least 1 each): the wave
@@ -50,6 +75,8 @@ def shard_window(wave_size: int, subscription_size: int, max_concurrency: str) -
 def shard_plan(plan: Plan, wave_index: int, shard: ShardSpec) -> Plan:
     """The part of ``plan`` one shard runs: one wave of its machines and their jobs, with the
     subscription's share of the wave's window as its ``max_concurrency``."""
+    if wave_index == ROLLBACK_WAVE:
+        return _rollback_plan(plan, shard)
     wave = next(w for w in plan.waves if w.index == wave_index)
     subscription = _by_subscription(wave).get(shard.subscription_id, [])
     positions = subscription[shard.start : shard.end]
@@ -69,5 +96,28 @@ def shard_plan(plan: Plan, wave_index: int, shard: ShardSpec) -> Plan:
         rollback_jobs=(),
         rollout=dataclasses.replace(plan.rollout, max_concurrency=str(shard_window(
             len(wave.machines), len(subscription), plan.rollout.max_concurrency))),
+        warnings=plan.warnings,
+    )
+
+
+def _rollback_plan(plan: Plan, shard: ShardSpec) -> Plan:
+    """A rollback shard's part of ``plan``: its machines in their waves, their jobs (whose
+    outcomes choose the targets) and their rollback jobs, with the subscription's share of the
+    run's window."""
+    subscription = _run_by_subscription(plan).get(shard.subscription_id, [])
+    keys = {m.key for m in subscription[shard.start : shard.end]}
+    waves = tuple(Wave(w.index, w.label, tuple(m for m in w.machines if m.key in keys))
+                  for w in plan.waves)
+    total = sum(len(w.machines) for w in plan.waves)
+    return Plan(
+        run_id=plan.run_id,
+        playbook=plan.playbook,
+        waves=tuple(w for w in waves if w.machines),
+        steps=plan.steps,
+        jobs=tuple(j for j in plan.jobs if j.machine.key in keys),
+        rollback_steps=plan.rollback_steps,
+        rollback_jobs=tuple(j for j in plan.rollback_jobs if j.machine.key in keys),
+        rollout=dataclasses.replace(plan.rollout, max_concurrency=str(shard_window(
+            total, len(subscription), plan.rollout.max_concurrency))),
         warnings=plan.warnings,
     )

@@ -22,6 +22,7 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 with workflow.unsafe.imports_passed_through():
     from fleet.engine.amounts import resolve_amount
     from fleet.production.model import (
+        ROLLBACK_WAVE,
         FinalizeInput,
         RunInput,
         RunSummary,
@@ -126,6 +127,11 @@ class RolloutWorkflow:
                     await workflow.sleep(timedelta(seconds=inp.pause_s * inp.time_scale))
                 if workflow.info().get_current_history_length() > inp.history_limit:
                     workflow.continue_as_new(self._carry(inp, position + 1))
+            # The embedded mode's rule: after the waves, a breach rolls back (unless stopped).
+            # Only plans with rollback shards reach the marker: older runs replay unchanged.
+            if (inp.rollback_shards and self._breach_reason is not None and not self._stopped
+                    and workflow.patched("rollback-steps")):
+                await self._run_rollback(inp)
         except (asyncio.CancelledError, ActivityError) as error:
             # `fleet cancel`: the shards were told (each deleted its in-flight commands).
             if not is_cancelled_exception(error):
@@ -177,7 +183,33 @@ class RolloutWorkflow:
         self._wave_states[key] = "halted" if self._breach_reason is not None else "done"
         return needed[0]
 
-    async def _run_shard(self, wave: WaveSpec, shard: ShardSpec) -> ShardSummary:
+    async def _run_rollback(self, inp: RunInput) -> None:
+        """The rollback as a wave of its own (-1): each subscription's rollback shards one
+        after another, subscriptions side by side; each shard picks its targets from the wave
+        shards' results, as the embedded rollback does from its journal."""
+        key = str(ROLLBACK_WAVE)
+        self._current_wave = ROLLBACK_WAVE
+        self._wave_states[key] = "running"
+        wave = WaveSpec(ROLLBACK_WAVE, "rollback", sum(s.size for s in inp.rollback_shards), [])
+        lanes: dict[str, list[ShardSpec]] = {}
+        for shard in inp.rollback_shards:
+            lanes.setdefault(shard.subscription_id, []).append(shard)
+
+        async def lane(shards: list[ShardSpec]) -> None:
+            for shard in shards:
+                if self._stopped:
+                    return
+                await self._run_shard(wave, shard, rollback_reason=self._breach_reason)
+
+        try:
+            await asyncio.gather(*(lane(s) for s in lanes.values()))
+        except (asyncio.CancelledError, ActivityError):
+            self._wave_states[key] = "stopped"
+            raise
+        self._wave_states[key] = "done"
+
+    async def _run_shard(self, wave: WaveSpec, shard: ShardSpec, *,
+                         rollback_reason: str | None = None) -> ShardSummary:
         inp = self._inp
         assert inp is not None
         others_failed = sum(f for f, _ in self._live.values())
@@ -195,7 +227,7 @@ class RolloutWorkflow:
                     failed_in_run=self._failed_run + others_failed,
                     unreachable_in_wave=self._unreachable_wave + others_unreachable,
                     unreachable_in_run=self._unreachable_run + others_unreachable,
-                    time_scale=inp.time_scale,
+                    time_scale=inp.time_scale, rollback_reason=rollback_reason,
                 ),
                 result_type=ShardSummary,
                 start_to_close_timeout=timedelta(days=7),
@@ -205,11 +237,13 @@ class RolloutWorkflow:
             )
         finally:
             self._live.pop(shard.shard_id, None)
+        self._arm_requests += summary.arm_requests
+        if rollback_reason is not None:  # rollback rows never count against the budgets
+            return summary
         self._failed_wave += summary.failed
         self._failed_run += summary.failed
         self._unreachable_wave += summary.unreachable
         self._unreachable_run += summary.unreachable
-        self._arm_requests += summary.arm_requests
         self._states.update(summary.states)
         if summary.breached and self._breach_reason is None:
             self._breach_reason = summary.breach_reason or "a shard breached the rollout policy"

@@ -94,7 +94,7 @@ async def test_continue_runs_everything_and_reports(sim_factory: SimFactory, azu
 
 
 async def test_breach_runs_rollback_on_machines_that_ran_and_rollback_failure_is_reported(
-    sim_factory: SimFactory, azurite: Azurite, tmp_path: Path
+    sim_factory: SimFactory, azurite: Azurite, tmp_path: Path, mode  # type: ignore[no-untyped-def]
 ) -> None:
     # The change fails on the 2nd wave's machines; the rollback itself fails on one machine.
     breaks = ap.AgentRule(name="*-000[3-4]", script=re.compile("apply"), overrides=(("failure_rate", 1.0),))
@@ -104,8 +104,12 @@ async def test_breach_runs_rollback_on_machines_that_ran_and_rollback_failure_is
     plan = make_plan(machines, waves=[2, 2, 2], steps=[("apply", "apply")], rollback=[("undo", "undo")],
                      rollout=RolloutPolicy(max_failures="1", max_concurrency="2", rollback_on="breach",
                                            rollback_targets="ran"))
-    record = await go(sim, tmp_path, azurite, plan)
-    assert record.status == "halted"
+    record = await go(sim, tmp_path, azurite, plan, mode)
+    if mode != "embedded":
+        from tests.fixtures.temporal import maybe_record_history
+
+        await maybe_record_history(mode, record.run_id, "rollback-run")
+    assert record.status == "halted" and record.exit_code == 3
     assert by_state(record) == {JobState.SUCCEEDED: 2, JobState.FAILED: 2, JobState.SKIPPED: 2}
     retry = (tmp_path / "run" / "retry.txt").read_text().splitlines()
     assert retry[0].startswith("#") and sorted(n[-4:] for n in retry[1:]) == ["0003", "0004", "0005", "0006"]
@@ -113,6 +117,12 @@ async def test_breach_runs_rollback_on_machines_that_ran_and_rollback_failure_is
     assert rollback["0001"] == rollback["0002"] == rollback["0003"] == JobState.SUCCEEDED
     assert rollback["0004"] == JobState.FAILED  # rollback that itself fails is reported
     assert rollback["0005"] == rollback["0006"] == JobState.SKIPPED  # never ran the change
+    reasons = {r.machine.name[-4:]: r.reason for r in record.results if r.rollback}
+    assert reasons["0005"] == reasons["0006"] == "not a rollback target"
+    assert [w.state for w in record.waves if w.index == -1] == ["done"]
+    # Every machine ran its change at most once, and each target its rollback once.
+    executions = sim.stats()["executions"]
+    assert sum(executions.values()) == 4 + 4 and all(v <= 2 for v in executions.values())
 
 
 async def test_breach_in_last_wave(sim_factory: SimFactory, azurite: Azurite, tmp_path: Path, mode) -> None:  # type: ignore[no-untyped-def]
