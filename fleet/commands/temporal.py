@@ -133,7 +133,7 @@ def run_temporal(plan: Any, kw: dict[str, Any]) -> None:
     if kw.get("detach"):
         echo(f"follow it: fleet status {plan.run_id} --temporal {target.address}")
         leave(0)
-    _follow(plan.run_id, target, storage, Path(kw.get("run_dir") or Path("runs") / plan.run_id))
+    _follow(plan, target, storage, Path(kw.get("run_dir") or Path("runs") / plan.run_id), kw)
 
 
 def _env_seconds(name: str, default: float) -> float:
@@ -146,26 +146,48 @@ def _env_seconds(name: str, default: float) -> float:
         fail(UsageError(f"{name}: not a number of seconds: {text!r}"))
 
 
-def _follow(run_id: str, target: Any, storage: Any, run_dir: Path) -> None:
-    from fleet.production.client import fetch_reports, wait_result
+def _follow(plan: Any, target: Any, storage: Any, run_dir: Path, kw: dict[str, Any]) -> None:
+    """The embedded mode's live display and recap, fed from the workflow and the run's storage."""
+    from fleet.commands.run import use_colour
+    from fleet.engine.progress import JsonLog, Progress
+    from fleet.journal import job_key
+    from fleet.production.client import fetch_reports
+    from fleet.production.follow import Translator
+    from fleet.production.watch import follow_run
     from fleet.report import load_record, recap_text
 
-    seen: dict[str, Any] = {}
+    run_id = plan.run_id
+    colour = use_colour(sys.stdout)
+    progress = Progress(sys.stdout, live=sys.stdout.isatty(), verbose=kw.get("verbose", 0), colour=colour)
+    per_wave: dict[int, int] = {}
+    for job in plan.jobs:
+        per_wave[job.wave] = per_wave.get(job.wave, 0) + 1
+    progress.expect(per_wave)
+    log = guarded(lambda: JsonLog(Path(kw["log_file"]))) if kw.get("log_file") else None
 
-    async def show(data: dict[str, Any]) -> None:
-        line = _progress_line(data)
-        if line != seen.get("line"):
-            seen["line"] = line
-            echo(line)
+    def emit(event: Any) -> None:
+        progress(event)
+        if log is not None:
+            log(event)
 
+    translator = Translator(plan, resume_hint=f"fleet resume {run_id} --approve --temporal {target.address}")
     try:
-        summary = run_async(lambda: wait_result(target, run_id, show))
+        summary = run_async(lambda: follow_run(run_id, target, storage, translator, emit))
+        run_async(lambda: fetch_reports(run_id, storage, run_dir))
+        record = guarded(lambda: load_record(run_dir))
+        for event in translator.unsaid((job_key(r.machine, r.step, r.rollback), r.state, r.reason)
+                                       for r in record.results):
+            emit(event)
     except KeyboardInterrupt:
+        progress.close()
         echo(f"stopped following; the run goes on (fleet status {run_id} --temporal ...)")
         leave(EXIT_INTERRUPTED)
-    run_async(lambda: fetch_reports(run_id, storage, run_dir))
-    record = guarded(lambda: load_record(run_dir))
-    echo(recap_text(record))
+    finally:
+        progress.close()
+        if log is not None:
+            log.close()
+    # recap_text neutralises every untrusted piece itself, and adds colour codes of its own
+    click.echo(recap_text(record, colour=colour), nl=False)
     echo(f"report: {run_dir / 'report.html'}")
     leave(summary.exit_code)
 

@@ -61,6 +61,7 @@ class RolloutWorkflow:
         self._current_wave: int | None = None
         self._result: RunSummary | None = None
         self._started: dict[int, tuple[WaveSpec, list[ShardSpec]]] = {}
+        self._shard_log: list[tuple[str, int, str]] = []  # (shard, wave, started|done): `follow`
 
     # -- what clients see and send ---------------------------------------------------------
     @workflow.query
@@ -75,6 +76,14 @@ class RolloutWorkflow:
             "stopped": self._stopped,
             "result": dataclasses.asdict(self._result) if self._result else None,
         }
+
+    @workflow.query
+    def follow(self, after: int) -> dict[str, Any]:
+        """``progress`` plus the shards started or finished since the cursor ``after`` (at most
+        200 per answer; ``epoch`` changes when the run continues as new and the cursor restarts)."""
+        page = self._shard_log[max(0, after):max(0, after) + 200]
+        return {**self.progress(), "epoch": workflow.info().run_id, "shards": page,
+                "next": max(0, after) + len(page), "more": max(0, after) + len(page) < len(self._shard_log)}
 
     @workflow.query
     def halt_reason(self) -> str | None:
@@ -216,6 +225,7 @@ class RolloutWorkflow:
         others_unreachable = sum(u for _, u in self._live.values())
         self._live[shard.shard_id] = (0, 0)
         self._started.setdefault(wave.index, (wave, []))[1].append(shard)
+        self._shard_log.append((shard.shard_id, wave.index, "started"))
         try:
             summary: ShardSummary = await workflow.execute_activity(
                 "run_shard",
@@ -237,6 +247,7 @@ class RolloutWorkflow:
             )
         finally:
             self._live.pop(shard.shard_id, None)
+            self._shard_log.append((shard.shard_id, wave.index, "done"))
         self._arm_requests += summary.arm_requests
         if rollback_reason is not None:  # rollback rows never count against the budgets
             return summary

@@ -1,0 +1,66 @@
+"""The follower's real source (the workflow's ``follow`` query, the run's storage) and its
+polling loop: one query and a few reads a second while things change, backing off to one poll
+every ``max_every_s`` while nothing does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from fleet.engine.events import Event
+from fleet.production.artifacts import ArtifactStore
+from fleet.production.client import Storage
+from fleet.production.connect import TemporalTarget, connect
+from fleet.production.follow import Follower, Translator
+from fleet.production.model import RunSummary
+
+__all__ = ["TemporalRunSource", "follow_run"]
+
+
+class TemporalRunSource:
+    """``RunSource`` over a workflow handle and the run's ``ArtifactStore``."""
+
+    def __init__(self, handle: Any, store: ArtifactStore) -> None:
+        self._handle = handle
+        self._store = store
+
+    async def follow(self, after: int) -> Mapping[str, Any]:
+        answer: Mapping[str, Any] = await self._handle.query("follow", after)
+        return answer
+
+    async def row_names(self, shard_id: str) -> Sequence[str]:
+        return await self._store.names(f"fleet/shards/{shard_id}/rows/")
+
+    async def read(self, name: str) -> Any:
+        data = await self._store.get(name)
+        return json.loads(data) if data is not None else None
+
+
+async def follow_run(run_id: str, target: TemporalTarget, storage: Storage, translator: Translator,
+                     emit: Callable[[Event], None], *, every_s: float = 1.0,
+                     max_every_s: float = 5.0) -> RunSummary:
+    """Follow the run until its workflow ends; every event goes to ``emit``. Returns its result."""
+    client = await connect(target)
+    handle = client.get_workflow_handle(run_id, result_type=RunSummary)
+    result = asyncio.ensure_future(handle.result())
+    try:
+        async with storage.store(run_id) as store:
+            follower = Follower(TemporalRunSource(handle, store), translator, emit)
+            wait_s = every_s
+            while not result.done():
+                try:
+                    changed = await follower.step()
+                except Exception:  # a query can time out on a busy worker, a read fail: next poll
+                    changed = False
+                wait_s = every_s if changed else min(max_every_s, wait_s * 1.5)
+                await asyncio.wait({result}, timeout=wait_s)
+            summary: RunSummary = result.result()
+            try:  # the last shards' rows and the waves' final states
+                await follower.step()
+            except Exception:  # the report still has every state (``Translator.unsaid``)
+                pass
+            return summary
+    finally:
+        result.cancel()
