@@ -21,12 +21,14 @@ from fleet.engine.events import Event, JobEvent, RunEvent, WaveEvent, WaveEventS
 from fleet.journal import job_key
 from fleet.plan.model import Plan
 from fleet.production.artifacts import shard_blob
+from fleet.report.recap import plural
 from fleet.types import JobState
 
 __all__ = ["SHARD_PAGE", "Follower", "JobInfo", "RunSource", "Translator", "jobs_of"]
 
 SHARD_PAGE = 200  # shard events per query answer: the answer stays a few KB at any run size
 _ENDED: frozenset[str] = frozenset({"done", "halted", "stopped"})
+ROLLBACK_WAVE = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,12 @@ class Translator:
     def __init__(self, plan: Plan, *, resume_hint: str) -> None:
         self._jobs = jobs_of(plan)
         self._waves = [WaveInfo(w.index, w.label, len(w.machines)) for w in plan.waves]
+        self._last = self._waves[-1].index if self._waves else None
+        # The rollback (after a breach) is a wave of its own, -1, as the embedded engine says it
+        # (the count is the playbook's rollback targets: the shards choose the ones that ran).
+        rollback = len({j.machine.key for j in plan.rollback_jobs})
+        if rollback:
+            self._waves.append(WaveInfo(ROLLBACK_WAVE, "rollback", rollback))
         self._by_wave: dict[int, list[str]] = {}
         for key, info in self._jobs.items():
             if not info.rollback:
@@ -111,6 +119,9 @@ class Translator:
         if _wave_state(answer, index) not in ("running", *_ENDED) or index in self._wave_state:
             return []
         self._wave_state[index] = "running"
+        if index == ROLLBACK_WAVE:
+            return [RunEvent(f"rolling back {plural(wave.machines, 'machine')}", "warning"),
+                    WaveEvent(index, wave.label, wave.machines, "started")]
         return [*self._pause_before(index), WaveEvent(index, wave.label, wave.machines, "started")]
 
     def ending(self, answer: Mapping[str, Any], index: int) -> list[Event]:
@@ -125,7 +136,7 @@ class Translator:
             ended: WaveEventState = "halted" if state == "halted" else (
                 "stopped" if state == "stopped" else "done")
             events.append(WaveEvent(index, wave.label, wave.machines, ended))
-            if state == "done" and index != self._waves[-1].index:
+            if state == "done" and index not in (self._last, ROLLBACK_WAVE):
                 self._pause_due = index
         elif state == "skipped" and known is None:
             events += self._breached(answer)

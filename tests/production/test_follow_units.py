@@ -163,3 +163,21 @@ def test_continue_as_new_ends_the_running_shards_and_restarts_the_cursor() -> No
     assert _said(events) == [f"wave {first} started", "m-00 succeeded", f"wave {first} done",
                              f"wave {second} started", "m-01 succeeded"]
     assert source.reads.count(shard_blob("s1")) == 1
+
+
+def test_a_rollback_is_said_as_the_embedded_engine_says_it() -> None:
+    machines = _machines(2)
+    plan = make_plan(machines, rollout=RolloutPolicy(max_failures="0"), rollback=[("undo", "echo undo")])
+    (only,) = (w.index for w in plan.waves)
+    source = FakeSource()
+    follower, events, _ = _follower(source, plan)
+    source.answer.update(waves={str(only): "halted", "-1": "done"}, breach_reason="1 failed")
+    source.log += [("s1", only, "started"), ("s1", only, "done"), ("r1", -1, "started"), ("r1", -1, "done")]
+    source.blobs[shard_blob("s1")] = {"rows": [_row(machines[0], "failed"), _row(machines[1], "succeeded")]}
+    undo = {**_row(machines[0], "succeeded"), "key": job_key(machines[0], "undo", True)}
+    source.blobs[shard_blob("r1")] = {"rows": [undo]}
+    asyncio.run(follower.step())
+    assert _said(events) == [f"wave {only} started", "m-00 failed", "m-01 succeeded", "rollout policy breached",
+                             f"wave {only} halted", "rolling back 2 machines", "wave -1 started",
+                             "m-00 succeeded", "wave -1 done"]
+    assert next(e for e in events if isinstance(e, JobEvent) and e.step == "undo").rollback
