@@ -9,13 +9,23 @@ of each item). Only the YAML safe subset is accepted; anything wrong becomes the
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError, SafeConstructor
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.events import (
+    AliasEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
+from yaml.nodes import ScalarNode
 
 from fleet.errors import InputError
 from fleet.safeio import MAX_INPUT_BYTES, read_bytes
@@ -36,6 +46,7 @@ MAX_DEPTH = 64
 class YMap(dict[Any, Any]):
     """A mapping from YAML: ``line`` is where it starts, ``key_lines[key]`` where each key is."""
 
+    __slots__ = ("key_lines", "line")
     line: int
     key_lines: dict[Any, int]
 
@@ -46,6 +57,7 @@ class YMap(dict[Any, Any]):
 class YList(list[Any]):
     """A sequence from YAML: ``line`` is where it starts, ``item_lines[i]`` where item i is."""
 
+    __slots__ = ("item_lines", "line")
     line: int
     item_lines: list[int]
 
@@ -64,95 +76,221 @@ def line_of(container: Any, key: Any = None) -> int | None:
     return None
 
 
+class _Frame:
+    """An open mapping or sequence while its events arrive."""
+
+    __slots__ = ("anchor", "expanded_at", "key", "key_line", "merge", "value", "want_key")
+
+    def __init__(self, value: YMap | YList, anchor: str | None, expanded_at: int) -> None:
+        self.value = value
+        self.anchor = anchor
+        self.expanded_at = expanded_at  # the expanded-value count when this collection opened
+        self.want_key = isinstance(value, YMap)
+        self.key: Any = None
+        self.key_line = 0
+        self.merge = False
+
+
+class _Merge:
+    """The ``<<`` key of a mapping (its value is merged, not stored)."""
+
+
+_MERGE = _Merge()
+
+
 class _Builder:
-    """Turns a composed node graph into YMap/YList/scalars. One per document (no shared state)."""
+    """Builds YMap/YList/scalars straight from the parser's events: no node tree is kept (a
+    10,000-host inventory's tree was ~180 MB). One per document (no shared state).
+
+    Guarantees, as the composed-tree builder had them: the safe tags only, depth <= MAX_DEPTH,
+    at most MAX_NODES values, aliases adding at most MAX_ALIAS_EXPANSION values (counted as they
+    come, so a "billion laughs" stops at the alias that crosses the line), no recursive alias,
+    duplicate and same-once-read keys refused, ``<<`` merges, and the line of every mapping,
+    key, sequence and item (an alias's item line is its anchor's, as before)."""
 
     def __init__(self, file: str, error: type[InputError]) -> None:
         self.file = file
         self.error = error
         self.scalars = SafeConstructor()
-        self.done: dict[int, Any] = {}
-        self.active: set[int] = set()
-        self.count = 0
+        self.stack: list[_Frame] = []
+        # anchor -> (value, line, expanded size); None while the anchored collection is open
+        self.anchors: dict[str, tuple[Any, int, int] | None] = {}
+        self.anchor_marks: dict[str, Any] = {}
+        self.count = 0  # values in the document as written
+        self.texts: dict[str, str] = {}
+        self.expanded = 0  # values once aliases are expanded
 
-    def fail(self, node: Node, message: str) -> InputError:
-        return self.error(message, file=self.file, line=node.start_mark.line + 1)
+    def fail(self, line: int, message: str) -> InputError:
+        return self.error(message, file=self.file, line=line)
 
-    def build(self, node: Node) -> Any:
-        if id(node) in self.active:
-            raise self.fail(node, "an alias refers to a value that contains it (recursive YAML)")
-        cached = self.done.get(id(node))
-        if cached is not None:
-            return cached
-        if len(self.active) >= MAX_DEPTH:
-            raise self.fail(node, f"nested too deeply (more than {MAX_DEPTH} levels)")
-        self.active.add(id(node))
-        try:
-            return self._build(node)
-        finally:
-            self.active.discard(id(node))
+    def build(self, events: Iterator[Any]) -> Any:
+        root: list[Any] = []
+        documents = 0
+        for event in events:
+            kind = type(event)
+            if kind is ScalarEvent:
+                self.node(event)
+                self.add(self.scalar(event), event.start_mark.line + 1, event.anchor, root)
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                self.open(event, kind is MappingStartEvent)
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                self.close(root)
+            elif kind is AliasEvent:
+                self.alias(event, root)
+            elif kind is DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    line = next(events).start_mark.line + 1
+                    raise self.fail(line, "expected one YAML document, found several")
+        return root[0] if root else None
 
-    def _build(self, node: Node) -> Any:
+    def node(self, event: Any) -> None:
+        if len(self.stack) >= MAX_DEPTH:
+            raise self.fail(event.start_mark.line + 1,
+                            f"nested too deeply (more than {MAX_DEPTH} levels)")
         self.count += 1
+        self.expanded += 1
         if self.count > MAX_NODES:
-            raise self.fail(node, "document too large (too many values after expanding aliases)")
-        if isinstance(node, ScalarNode):
-            try:
-                value = self.scalars.construct_object(node, deep=True)
-            except (ConstructorError, ValueError, TypeError, OverflowError) as exc:
-                raise self.fail(node, f"bad value: {_problem(exc)}") from exc
-            return value
-        if isinstance(node, SequenceNode):
-            if node.tag not in ("tag:yaml.org,2002:seq",):
-                raise self.fail(node, f"unsupported YAML tag {node.tag!r}")
-            seq = YList()
-            seq.line = node.start_mark.line + 1
-            seq.item_lines = []
-            self.done[id(node)] = seq
-            for item in node.value:
-                seq.append(self.build(item))
-                seq.item_lines.append(item.start_mark.line + 1)
-            return seq
-        if isinstance(node, MappingNode):
-            if node.tag not in ("tag:yaml.org,2002:map",):
-                raise self.fail(node, f"unsupported YAML tag {node.tag!r}")
-            mapping = YMap()
-            mapping.line = node.start_mark.line + 1
-            mapping.key_lines = {}
-            self.done[id(node)] = mapping
-            for key_node, value_node in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    self._merge(mapping, value_node)
-                    continue
-                key = self.build(key_node)
-                if not isinstance(key, Hashable) or isinstance(key, (YMap, YList)):
-                    raise self.fail(key_node, "a mapping key must be a plain value")
-                if key in mapping.key_lines and mapping.key_lines[key] != -1:
-                    earlier = next(k for k in mapping.key_lines if k == key)
-                    if type(earlier) is not type(key):  # 1, 1.0 and true are one key in Python
-                        raise self.fail(key_node, f"keys {_yaml_key(earlier)} (line "
-                                        f"{mapping.key_lines[earlier]}) and {_yaml_key(key)} "
-                                        "are the same key once read; quote them to keep "
-                                        "them apart")
-                    raise self.fail(key_node, f"duplicate key {key!r}")
-                mapping[key] = self.build(value_node)
-                mapping.key_lines[key] = key_node.start_mark.line + 1
-            for key, line in list(mapping.key_lines.items()):
-                if line == -1:  # merged keys not overridden: point at the mapping itself
-                    mapping.key_lines[key] = mapping.line
-            return mapping
-        raise self.fail(node, "unsupported YAML node")
+            raise self.fail(event.start_mark.line + 1,
+                            "document too large (too many values after expanding aliases)")
+        anchor = event.anchor
+        if anchor is not None:
+            if anchor in self.anchor_marks:
+                raise ComposerError("found duplicate anchor; first occurrence",
+                                    self.anchor_marks[anchor], "second occurrence",
+                                    event.start_mark)
+            self.anchor_marks[anchor] = event.start_mark
 
-    def _merge(self, mapping: YMap, value_node: Node) -> None:
-        sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
-        for source_node in sources:
-            source = self.build(source_node)
+    def scalar(self, event: Any) -> Any:
+        tag = event.tag
+        value = event.value
+        if tag is None or tag == "!":
+            tag = _plain_tag(value) if event.implicit[0] else _STR
+        if tag == _STR:
+            # One object per distinct short text: an inventory repeats its keys and most of
+            # its values (subscription, location, tags) on every host.
+            return self.texts.setdefault(value, value) if len(value) <= 64 else value
+        if tag == _MERGE_TAG and self.stack and self.stack[-1].want_key:
+            return _MERGE
+        node = ScalarNode(tag, value, event.start_mark, event.end_mark, event.style)
+        try:
+            return self.scalars.construct_object(node, deep=True)
+        except (ConstructorError, ValueError, TypeError, OverflowError) as exc:
+            raise self.fail(event.start_mark.line + 1, f"bad value: {_problem(exc)}") from exc
+        finally:
+            self.scalars.constructed_objects.clear()
+
+    def open(self, event: Any, mapping: bool) -> None:
+        line = event.start_mark.line + 1
+        self.node(event)
+        default = _MAP if mapping else _SEQ
+        if event.tag not in (None, "!", default):
+            raise self.fail(line, f"unsupported YAML tag {event.tag!r}")
+        value: YMap | YList
+        if mapping:
+            value = YMap()
+            value.key_lines = {}
+        else:
+            value = YList()
+            value.item_lines = []
+        value.line = line
+        if event.anchor is not None:
+            self.anchors[event.anchor] = None
+        self.stack.append(_Frame(value, event.anchor, self.expanded - 1))
+
+    def close(self, root: list[Any]) -> None:
+        frame = self.stack.pop()
+        value = frame.value
+        if isinstance(value, YMap):
+            for key, line in value.key_lines.items():
+                if line == -1:  # merged keys not overridden: point at the mapping itself
+                    value.key_lines[key] = value.line
+        if frame.anchor is not None:
+            self.anchors[frame.anchor] = (value, value.line, self.expanded - frame.expanded_at)
+        self.add(value, value.line, None, root)
+
+    def alias(self, event: Any, root: list[Any]) -> None:
+        name = event.anchor
+        if name not in self.anchors:
+            raise ComposerError(None, None, "found undefined alias", event.start_mark)
+        target = self.anchors[name]
+        if target is None:
+            line = self.anchor_marks[name].line + 1
+            raise self.fail(line, "an alias refers to a value that contains it (recursive YAML)")
+        value, line, size = target
+        self.expanded += size
+        if self.expanded - self.count > MAX_ALIAS_EXPANSION or self.expanded > MAX_NODES:
+            raise self.fail(event.start_mark.line + 1, "aliases expand the document too much "
+                            f"(more than {MAX_ALIAS_EXPANSION} repeated values: a YAML alias "
+                            "bomb?)")
+        self.add(value, line, None, root)
+
+    def add(self, value: Any, line: int, anchor: str | None, root: list[Any]) -> None:
+        if anchor is not None:  # an anchored scalar (collections register when they close)
+            self.anchors[anchor] = (value, line, 1)
+        if not self.stack:
+            root.append(value)
+            return
+        frame = self.stack[-1]
+        parent = frame.value
+        if isinstance(parent, YList):
+            parent.append(value)
+            parent.item_lines.append(line)
+        elif frame.want_key:
+            self.key(frame, parent, value, line)
+        elif frame.merge:
+            self.merge(parent, value, line)
+            frame.merge = False
+            frame.want_key = True
+        else:
+            parent[frame.key] = value
+            parent.key_lines[frame.key] = frame.key_line
+            frame.want_key = True
+
+    def key(self, frame: _Frame, mapping: YMap, key: Any, line: int) -> None:
+        frame.want_key = False
+        if key is _MERGE:
+            frame.merge = True
+            return
+        if not isinstance(key, Hashable) or isinstance(key, (YMap, YList)):
+            raise self.fail(line, "a mapping key must be a plain value")
+        if key in mapping.key_lines and mapping.key_lines[key] != -1:
+            earlier = next(k for k in mapping.key_lines if k == key)
+            if type(earlier) is not type(key):  # 1, 1.0 and true are one key in Python
+                raise self.fail(line, f"keys {_yaml_key(earlier)} (line "
+                                f"{mapping.key_lines[earlier]}) and {_yaml_key(key)} "
+                                "are the same key once read; quote them to keep them apart")
+            raise self.fail(line, f"duplicate key {key!r}")
+        frame.key = key
+        frame.key_line = line
+
+    def merge(self, mapping: YMap, value: Any, line: int) -> None:
+        sources = [(value, line)]
+        if isinstance(value, YList):
+            sources = list(zip(value, value.item_lines, strict=True))
+        for source, source_line in sources:
             if not isinstance(source, YMap):
-                raise self.fail(source_node, "'<<' must merge a mapping")
-            for key, value in source.items():
+                raise self.fail(source_line, "'<<' must merge a mapping")
+            for key, item in source.items():
                 if key not in mapping:
-                    mapping[key] = value
+                    mapping[key] = item
                     mapping.key_lines[key] = -1
+
+
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _plain_tag(value: str) -> str:
+    """The tag YAML's implicit resolvers give a plain scalar (the composer's rule, inlined:
+    it ran once per scalar)."""
+    resolvers = _RESOLVERS.get(value[0] if value else "", ())
+    for tag, regexp in (*resolvers, *_WILDCARD):
+        if regexp.match(value):
+            return str(tag)
+    return _STR
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -185,6 +323,8 @@ def _problem(exc: Exception) -> str:
 # libyaml's loader keeps the same line marks at a quarter of the CPU and about half the memory
 # (10,000-host inventory: 2.0 s instead of 7.8 s); the pure-Python one is the fallback.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_RESOLVERS: dict[Any, list[tuple[str, Any]]] = _LOADER.yaml_implicit_resolvers
+_WILDCARD = tuple(_RESOLVERS.get(None, ()))
 
 
 _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
@@ -224,7 +364,7 @@ def load_yaml_text(text: str, *, file: str, error: type[InputError]) -> Any:
     if len(text) > MAX_YAML_BYTES:
         raise error("file too large", file=file)
     try:
-        nodes = list(yaml.compose_all(text, Loader=_LOADER))
+        return _Builder(file, error).build(yaml.parse(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -232,49 +372,6 @@ def load_yaml_text(text: str, *, file: str, error: type[InputError]) -> Any:
         raise error(f"invalid YAML: {problem}", file=file, line=line) from exc
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise error(f"invalid YAML: {_problem(exc)}", file=file) from exc
-    if len(nodes) > 1:
-        raise error("expected one YAML document, found several", file=file,
-                    line=nodes[1].start_mark.line + 1)
-    if not nodes or nodes[0] is None:
-        return None
-    if "*" in text:  # an alias needs one; the walk is skipped for alias-free documents
-        _check_expansion(nodes[0], file=file, error=error)
-    try:
-        return _Builder(file, error).build(nodes[0])
-    except RecursionError as exc:
-        raise error("document nested too deeply", file=file) from exc
-
-
-def _check_expansion(root: Node, *, file: str, error: type[InputError]) -> None:
-    """Refuse a document whose aliases expand it by more than MAX_ALIAS_EXPANSION values
-    (a "billion laughs"). Iterative and memoised: linear in the document, whatever it says."""
-    sizes: dict[int, int] = {}
-    distinct = 0
-    stack: list[tuple[Node, bool]] = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        key = id(node)
-        if key in sizes and not children_done:
-            continue
-        children: list[Node] = []
-        if isinstance(node, SequenceNode):
-            children = list(node.value)
-        elif isinstance(node, MappingNode):
-            children = [part for pair in node.value for part in pair]
-        if not children_done:
-            if key in sizes:
-                continue
-            sizes[key] = -1  # in progress: a recursive alias, reported by the builder
-            distinct += 1
-            stack.append((node, True))
-            stack.extend((child, False) for child in children if id(child) not in sizes)
-            continue
-        total = 1 + sum(max(sizes.get(id(child), 1), 1) for child in children)
-        sizes[key] = total
-        if total - distinct > MAX_ALIAS_EXPANSION or total > MAX_NODES:
-            raise error("aliases expand the document too much (more than "
-                        f"{MAX_ALIAS_EXPANSION} repeated values: a YAML alias bomb?)",
-                        file=file, line=node.start_mark.line + 1)
 
 
 def load_yaml(path: Path, *, error: type[InputError]) -> Any:
