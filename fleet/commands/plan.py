@@ -50,7 +50,7 @@ def plan(playbook: Path, inventory_path: Path | None, limit: str | None,
     def go() -> None:
         from fleet.plan.build import build_plan, new_run_id
         from fleet.plan.extravars import parse_extra_vars
-        from fleet.plan.render import dumps_plan, plan_to_text
+        from fleet.plan.render import plan_to_text, write_plan
 
         options.specs()  # usage errors before any network
         inventory = run_async(lambda: load_for_command(inventory_path, options))
@@ -64,7 +64,10 @@ def plan(playbook: Path, inventory_path: Path | None, limit: str | None,
             run_id=run_id or new_run_id(datetime.now(UTC)),
             seed=seed,
         )
-        echo(dumps_plan(result) if fmt == "json" else plan_to_text(result, full=full), nl=False)
+        if fmt == "json":
+            write_plan(result, lambda text: echo(text, nl=False))
+        else:
+            echo(plan_to_text(result, full=full), nl=False)
         from fleet.engine.runwide import secret_problems
         from fleet.secrets import resolve_secret
 

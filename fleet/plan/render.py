@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
-from fleet.plan.model import Job, Plan
+from fleet.plan.model import Excluded, Job, Plan
 from fleet.redact import mask_signatures
 from fleet.report.recap import plural
 from fleet.types import REDACTED, MachineOrigin, MachineRef, SecretRef
 
-__all__ = ["PLAN_SCHEMA", "dumps_plan", "plan_to_json", "plan_to_text"]
+__all__ = ["PLAN_SCHEMA", "dumps_plan", "plan_to_json", "plan_to_text", "write_plan"]
 
 PLAN_SCHEMA = "fleet.plan/1"
+T = TypeVar("T")
+# ``write_plan`` hands its writer pieces of about this many characters.
+WRITE_CHUNK_CHARS = 64 * 1024
 def _redact(value: Any) -> Any:
     if isinstance(value, str):
         return mask_signatures(value)
@@ -76,8 +80,38 @@ def _job(job: Job) -> dict[str, Any]:
     }
 
 
+Listing = Callable[[Sequence[T], Callable[[T], Any]], list[Any]]
+
+
+def _eager(items: Sequence[T], make: Callable[[T], Any]) -> list[Any]:
+    return [make(item) for item in items]
+
+
+class _Streamed(list[Any]):
+    """A list that makes each item as the JSON encoder reaches it and keeps none: streamed, a
+    10,000-job plan is never a whole-fleet tree of dicts (nor one 17 MB string) in memory.
+    The encoder is the standard one, so the bytes are exactly ``json.dumps``'s."""
+
+    __slots__ = ("_items", "_make")
+
+    def __init__(self, items: Sequence[Any], make: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self._items = items
+        self._make = make
+
+    def __iter__(self) -> Iterator[Any]:
+        return map(self._make, self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 def plan_to_json(plan: Plan) -> dict[str, Any]:
     """A JSON-ready dict; key order is fixed, so ``json.dumps`` of it is stable."""
+    return _plan_json(plan, _eager)
+
+
+def _plan_json(plan: Plan, listing: Listing[Any]) -> dict[str, Any]:
     rollout = plan.rollout
     return {
         "schema": PLAN_SCHEMA,
@@ -108,16 +142,20 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "steps": [{"name": s.name, "when": s.when} for s in plan.steps],
         "rollback_steps": [{"name": s.name} for s in plan.rollback_steps],
         "waves": [
-            {"index": w.index, "label": w.label, "machines": [_machine(m) for m in w.machines]}
+            {"index": w.index, "label": w.label, "machines": listing(w.machines, _machine)}
             for w in plan.waves
         ],
-        "jobs": [_job(j) for j in plan.jobs],
-        "rollback_jobs": [_job(j) for j in plan.rollback_jobs],
-        "excluded": [{"machine": _machine(e.machine), "reason": e.reason} for e in plan.excluded],
+        "jobs": listing(plan.jobs, _job),
+        "rollback_jobs": listing(plan.rollback_jobs, _job),
+        "excluded": listing(plan.excluded, _excluded),
         "warnings": list(plan.warnings),
         # Only when some machine came from an Azure source: plans of static files are unchanged.
         **({"inventory_sources": [_origin(o) for o in plan.origins]} if plan.origins else {}),
     }
+
+
+def _excluded(excluded: Excluded) -> dict[str, Any]:
+    return {"machine": _machine(excluded.machine), "reason": excluded.reason}
 
 
 def _origin(origin: MachineOrigin) -> dict[str, Any]:
@@ -128,7 +166,25 @@ def _origin(origin: MachineOrigin) -> dict[str, Any]:
 
 def dumps_plan(plan: Plan) -> str:
     """The plan as JSON text (two-space indent, trailing newline)."""
-    return json.dumps(plan_to_json(plan), indent=2, ensure_ascii=False) + "\n"
+    parts: list[str] = []
+    write_plan(plan, parts.append)
+    return "".join(parts)
+
+
+def write_plan(plan: Plan, write: Callable[[str], object]) -> None:
+    """``dumps_plan``'s text, handed to ``write`` piece by piece as it is made."""
+    encoder = json.JSONEncoder(indent=2, ensure_ascii=False)
+    pending: list[str] = []
+    size = 0
+    for chunk in encoder.iterencode(_plan_json(plan, _Streamed)):
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= WRITE_CHUNK_CHARS:
+            write("".join(pending))
+            pending.clear()
+            size = 0
+    pending.append("\n")
+    write("".join(pending))
 
 
 def plan_to_text(plan: Plan, *, full: bool = False) -> str:
