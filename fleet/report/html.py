@@ -9,17 +9,19 @@ autoescape and a hashed Content-Security-Policy: see ``fleet.report.page``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from markupsafe import Markup
+
 from fleet.report.facts import EXIT_MEANINGS, failures_first, row_notes, state_counts
 from fleet.report.groups import OutputGroup, output_groups
-from fleet.report.page import render_page
+from fleet.report.page import island_json, stream_page
 from fleet.report.text import duration_s, format_duration, parse_time
 from fleet.types import JobResult, JobState, RunRecord
 
-__all__ = ["TILE_STATES", "render_html", "report_data"]
+__all__ = ["TILE_STATES", "iter_html", "iter_report_data", "render_html"]
 
 # Tiles, in order: label, the states they count (the table's state filter uses the same sets).
 TILE_STATES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -135,11 +137,12 @@ def _group_data(group: OutputGroup) -> dict[str, Any]:
     }
 
 
-def report_data(record: RunRecord) -> dict[str, Any]:
-    """What the page's script renders: rows (worst first) as arrays of ``ROW_FIELDS``, strings
-    stored once, output groups, and rows pointing at their group instead of repeating output."""
+def iter_report_data(record: RunRecord, groups: list[OutputGroup]) -> Iterator[Markup]:
+    """What the page's script renders, as island-safe JSON chunks of one object: rows (worst
+    first) as arrays of ``ROW_FIELDS`` written one at a time, strings stored once (written
+    after the rows that collected them), output groups, and rows pointing at their group
+    instead of repeating output."""
     strings = _Strings()
-    groups = output_groups(record.results)
     # A row's capture belongs to the group of its (step, stream, digest): output_groups' key.
     by_key = {(g.step, g.stream, g.sha256): index for index, g in enumerate(groups)}
 
@@ -150,25 +153,29 @@ def report_data(record: RunRecord) -> dict[str, Any]:
         text = -1 if group >= 0 or not capture.excerpt else strings(capture.excerpt)
         return group, text
 
-    rows = []
+    yield Markup('{"fields":') + island_json(list(ROW_FIELDS))
+    yield Markup(',"filters":') + island_json({label: list(states) for label, _, states in TILE_STATES})
+    sep = Markup(',\n"groups":[\n')
+    for group in groups:  # one at a time: with outputs all different, 10,000 groups
+        yield sep + island_json(_group_data(group))
+        sep = Markup(",\n")
+    yield Markup("]" if groups else ',\n"groups":[]')
+    yield Markup(',\n"rows":[')
+    sep = Markup("\n")
     for result in failures_first(record.results):
         m = result.machine
         reason = "; ".join(p for p in (result.reason or "", *row_notes(result)) if p)
         seconds = duration_s(result.started_at, result.ended_at)
-        rows.append([
+        row = [
             m.name, strings(m.subscription_id), strings(m.resource_group), strings(result.step),
             1 if result.rollback else 0, result.wave, strings(result.state.value), result.exit_code,
             strings(format_duration(seconds)) if seconds is not None else -1, result.attempts,
             result.output.size_bytes, strings(reason) if reason else -1,
             *stream(result, "output"), *stream(result, "error"),
-        ])
-    return {
-        "fields": list(ROW_FIELDS),
-        "strings": strings.table,
-        "rows": rows,
-        "groups": [_group_data(g) for g in groups],
-        "filters": {label: list(states) for label, _, states in TILE_STATES},
-    }
+        ]
+        yield sep + island_json(row)
+        sep = Markup(",\n")
+    yield Markup('],\n"strings":') + island_json(strings.table) + Markup("}")
 
 
 def _notes(record: RunRecord) -> Iterable[str]:
@@ -177,16 +184,21 @@ def _notes(record: RunRecord) -> Iterable[str]:
     yield from record.notes
 
 
-def render_html(record: RunRecord) -> str:
+def iter_html(record: RunRecord) -> Iterator[str]:
+    """report.html as chunks: the page's markup, then its data island a row at a time."""
     counts = state_counts(record.results)
     meaning = EXIT_MEANINGS.get(record.exit_code, "")
     present = [(s.value, counts[s.value]) for s in JobState if counts[s.value]]
-    return render_page(
+    groups = output_groups(record.results)
+    return stream_page(
         "fleet.report",
         "report.html.j2",
         styles=("base.css", "report.css"),
         scripts=("report.js",),
+        data_chunks=iter_report_data(record, groups),
+        group_count=len(groups),
         record=record,
+        jobs=len(record.results),
         exit_text=f"exit {record.exit_code}" + (f": {meaning}" if meaning else ""),
         summary_line=_summary_line(record, counts),
         tiles=_tiles(record, counts),
@@ -194,8 +206,11 @@ def render_html(record: RunRecord) -> str:
         lanes=_timeline(record),
         states_present=present,
         filters=[(label, sum(counts[s] for s in states)) for label, _, states in TILE_STATES],
-        data=report_data(record),
     )
+
+
+def render_html(record: RunRecord) -> str:
+    return "".join(iter_html(record))
 
 
 def _wave_name(index: int) -> str:

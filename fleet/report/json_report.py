@@ -1,14 +1,19 @@
-"""report.json: the machine-readable report (schema in ``fleet.report.schema``)."""
+"""report.json: the machine-readable report (schema in ``fleet.report.schema``), written as a
+stream of compact chunks, one row per line."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
 
-from fleet.report.schema import record_to_dict
+from fleet.report.schema import iter_report_json
 from fleet.types import RunRecord
 
-__all__ = ["render_json"]
+__all__ = ["iter_json", "render_json"]
+
+
+def iter_json(record: RunRecord) -> Iterator[str]:
+    return iter_report_json(record)
 
 
 def render_json(record: RunRecord) -> str:
-    return json.dumps(record_to_dict(record), indent=2, ensure_ascii=False) + "\n"
+    return "".join(iter_json(record))

@@ -7,12 +7,14 @@ command could not be judged); skipped, canceled and unfinished jobs are ``<skipp
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from xml.sax.saxutils import quoteattr
 
 from fleet.report.facts import failures_first, row_notes
 from fleet.report.text import duration_s, xml_safe
 from fleet.types import JobResult, JobState, RunRecord
 
-__all__ = ["render_junit"]
+__all__ = ["iter_junit", "render_junit"]
 
 _FAILURE = (JobState.FAILED, JobState.TIMED_OUT)
 _ERROR = (JobState.ERROR, JobState.STUCK, JobState.UNREACHABLE, JobState.UNKNOWN)
@@ -31,10 +33,9 @@ def _message(result: JobResult) -> str:
     return xml_safe("; ".join(parts))
 
 
-def _case(parent: ET.Element, record: RunRecord, result: JobResult) -> tuple[int, int, int]:
+def _case(record: RunRecord, result: JobResult) -> ET.Element:
     seconds = duration_s(result.started_at, result.ended_at)
-    case = ET.SubElement(
-        parent,
+    case = ET.Element(
         "testcase",
         classname=xml_safe(f"{record.playbook_name}.{_suite_name(result)}"),
         name=xml_safe(result.machine.name),
@@ -48,54 +49,64 @@ def _case(parent: ET.Element, record: RunRecord, result: JobResult) -> tuple[int
         *(("note", n) for n in row_notes(result)),
     ):
         ET.SubElement(props, "property", name=name, value=xml_safe(value))
-    failure = error = skipped = 0
     body = result.error.excerpt or result.output.excerpt
     if result.state in _FAILURE:
         ET.SubElement(case, "failure", message=_message(result), type=result.state.value).text = (
             xml_safe(body)
         )
-        failure = 1
     elif result.state in _ERROR:
         ET.SubElement(case, "error", message=_message(result), type=result.state.value).text = (
             xml_safe(body)
         )
-        error = 1
     elif result.state is not JobState.SUCCEEDED:
         ET.SubElement(case, "skipped", message=_message(result))
-        skipped = 1
     if result.output.excerpt:
         ET.SubElement(case, "system-out").text = xml_safe(result.output.excerpt)
     if result.error.excerpt:
         ET.SubElement(case, "system-err").text = xml_safe(result.error.excerpt)
-    return failure, error, skipped
+    return case
+
+
+def _kind(result: JobResult) -> int:
+    """Which total a case adds to: 1 failures, 2 errors, 3 skipped, 0 none."""
+    if result.state in _FAILURE:
+        return 1
+    if result.state in _ERROR:
+        return 2
+    return 0 if result.state is JobState.SUCCEEDED else 3
+
+
+def _open_tag(tag: str, name: str, totals: list[int], indent: str) -> str:
+    return (
+        f'{indent}<{tag} name={quoteattr(xml_safe(name))} tests="{totals[0]}" '
+        f'failures="{totals[1]}" errors="{totals[2]}" skipped="{totals[3]}">\n'
+    )
+
+
+def iter_junit(record: RunRecord) -> Iterator[str]:
+    """junit.xml as chunks, one test case at a time: the totals of every suite are counted
+    first (a pass over the results), then each suite's cases are written in turn."""
+    ordered = failures_first(record.results)
+    totals: dict[str, list[int]] = {}
+    for result in ordered:
+        count = totals.setdefault(_suite_name(result), [0, 0, 0, 0])
+        count[0] += 1
+        kind = _kind(result)
+        if kind:
+            count[kind] += 1
+    grand = [sum(t[i] for t in totals.values()) for i in range(4)]
+    yield '<?xml version="1.0" encoding="UTF-8"?>\n'
+    yield _open_tag("testsuites", f"fleet run {record.run_id}", grand, "")
+    for suite, counts in totals.items():
+        yield _open_tag("testsuite", suite, counts, "  ")
+        for result in ordered:
+            if _suite_name(result) == suite:
+                case = _case(record, result)
+                ET.indent(case, space="  ", level=2)
+                yield "    " + ET.tostring(case, encoding="unicode").rstrip() + "\n"
+        yield "  </testsuite>\n"
+    yield "</testsuites>\n"
 
 
 def render_junit(record: RunRecord) -> str:
-    root = ET.Element("testsuites", name=xml_safe(f"fleet run {record.run_id}"))
-    suites: dict[str, ET.Element] = {}
-    totals: dict[str, list[int]] = {}
-    for result in failures_first(record.results):
-        name = _suite_name(result)
-        if name not in suites:
-            suites[name] = ET.SubElement(root, "testsuite", name=xml_safe(name))
-            totals[name] = [0, 0, 0, 0]
-        f, e, s = _case(suites[name], record, result)
-        count = totals[name]
-        count[0] += 1
-        count[1] += f
-        count[2] += e
-        count[3] += s
-    grand = [0, 0, 0, 0]
-    for name, suite in suites.items():
-        tests, failures, errors, skipped = totals[name]
-        suite.set("tests", str(tests))
-        suite.set("failures", str(failures))
-        suite.set("errors", str(errors))
-        suite.set("skipped", str(skipped))
-        grand = [a + b for a, b in zip(grand, totals[name], strict=True)]
-    root.set("tests", str(grand[0]))
-    root.set("failures", str(grand[1]))
-    root.set("errors", str(grand[2]))
-    root.set("skipped", str(grand[3]))
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return "".join(iter_junit(record))

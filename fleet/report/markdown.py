@@ -7,13 +7,14 @@ excerpts sit in code fences longer than any run of backticks inside them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from fleet.report.facts import EXIT_MEANINGS, failures_first, row_notes, state_counts
 from fleet.report.groups import OutputGroup, output_groups
 from fleet.report.text import duration_s, format_duration
 from fleet.types import JobResult, JobState, RunRecord
 
-__all__ = ["md_cell", "md_fence", "render_markdown"]
+__all__ = ["iter_markdown", "md_cell", "md_fence", "render_markdown"]
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 _GROUP_NAMES_SHOWN = 20
@@ -74,7 +75,8 @@ _HEADER = [
 ]
 
 
-def render_markdown(record: RunRecord) -> str:
+def iter_markdown(record: RunRecord) -> Iterator[str]:
+    """summary.md as chunks of lines, the machine tables one row at a time."""
     counts = {s: n for s, n in state_counts(record.results).items() if n}
     meaning = EXIT_MEANINGS.get(record.exit_code, "")
     out = [
@@ -104,14 +106,26 @@ def render_markdown(record: RunRecord) -> str:
             took = format_duration(duration_s(w.started_at, w.ended_at))
             out.append(f"| {'rollback' if w.index < 0 else w.index + 1} | {w.machines} | {md_cell(w.state)} | {md_cell(w.started_at or '-')} | {took} |")
         out.append("")
-    groups = output_groups(record.results)
-    if groups:
-        out += ["## Output groups", ""]
-        for group in groups:
-            out += _group(group)
+    yield from _lines(out)
+    for group in output_groups(record.results):
+        if group.id == "g1":
+            yield from _lines(["## Output groups", ""])
+        yield from _lines(_group(group))
     ordered = failures_first(record.results)
-    problems = [r for r in ordered if r.state is not JobState.SUCCEEDED or row_notes(r)]
-    if problems:
-        out += ["## Needs attention", "", *_HEADER, *(_row(r) for r in problems), ""]
-    out += ["## All machines", "", *_HEADER, *(_row(r) for r in ordered), ""]
-    return "\n".join(out)
+    if any(r.state is not JobState.SUCCEEDED or row_notes(r) for r in ordered):
+        yield from _lines(["## Needs attention", "", *_HEADER])
+        for result in ordered:
+            if result.state is not JobState.SUCCEEDED or row_notes(result):
+                yield _row(result) + "\n"
+        yield "\n"
+    yield from _lines(["## All machines", "", *_HEADER])
+    for result in ordered:
+        yield _row(result) + "\n"
+
+
+def _lines(lines: list[str]) -> Iterator[str]:
+    yield "".join(line + "\n" for line in lines)
+
+
+def render_markdown(record: RunRecord) -> str:
+    return "".join(iter_markdown(record))

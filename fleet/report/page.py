@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
 from importlib import resources
 
 import jinja2
 from markupsafe import Markup
 
-__all__ = ["content_security_policy", "csp_hash", "render_page"]
+__all__ = [
+    "content_security_policy", "csp_hash", "island_json", "render_page", "stream_page",
+]
 
 _FRAME_PACKAGE = "fleet.report"
 
@@ -68,22 +71,62 @@ def _asset(package: str, name: str) -> str:
     raise FileNotFoundError(f"{package}: no template asset {name!r}")
 
 
+def island_json(value: object) -> Markup:
+    """``value`` as compact JSON safe inside ``<script type="application/json">``: ``<``,
+    ``>``, ``&`` and ``'`` written as ``\\u`` escapes (only ever inside JSON strings), so no
+    ``</script>`` or ``<!--`` can end or change the element. The same escaping as Jinja's
+    ``tojson``, usable a piece at a time."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return Markup(text.translate(_ISLAND_ESCAPES))
+
+
+_ISLAND_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026", ord("'"): "\\u0027"}
+
+
+def stream_page(
+    package: str,
+    template: str,
+    *,
+    styles: Sequence[str],
+    scripts: Sequence[str],
+    data_chunks: Iterable[Markup],
+    **context: object,
+) -> Iterator[str]:
+    """Render ``template`` of ``package`` as chunks, with the named CSS and JS assets inlined
+    (each kind joined into one block), the CSP that admits exactly those two blocks, and the
+    page's JSON data island written from ``data_chunks`` (each already ``island_json``-safe)
+    as they come: a page of 10,000 rows is never one string in memory."""
+    style = "\n".join(_asset(package, name) for name in styles)
+    script = "\n".join(_asset(package, name) for name in scripts)
+    chunks = _environment(package).get_template(template).generate(
+        style=Markup(style),
+        script=Markup(script),
+        csp=content_security_policy(style, script),
+        data_chunks=data_chunks,
+        **context,
+    )
+    last = ""
+    for chunk in chunks:
+        if chunk:
+            yield chunk
+            last = chunk
+    if not last.endswith("\n"):
+        yield "\n"
+
+
 def render_page(
     package: str,
     template: str,
     *,
     styles: Sequence[str],
     scripts: Sequence[str],
+    data: object,
     **context: object,
 ) -> str:
-    """Render ``template`` of ``package`` with the named CSS and JS assets inlined (each kind
-    joined into one block) and the CSP that admits exactly those two blocks."""
-    style = "\n".join(_asset(package, name) for name in styles)
-    script = "\n".join(_asset(package, name) for name in scripts)
-    page = _environment(package).get_template(template).render(
-        style=Markup(style),
-        script=Markup(script),
-        csp=content_security_policy(style, script),
-        **context,
+    """The whole page of ``stream_page`` as one string, its data island from ``data``."""
+    return "".join(
+        stream_page(
+            package, template, styles=styles, scripts=scripts,
+            data_chunks=(island_json(data),), data=data, **context,
+        )
     )
-    return page if page.endswith("\n") else page + "\n"

@@ -7,7 +7,8 @@ raise it (readers ignore what they do not know). ``summary``, ``groups`` and eac
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
 from fleet import __version__
@@ -26,7 +27,9 @@ from fleet.types import (
     one_of,
 )
 
-__all__ = ["SCHEMA_NAME", "SCHEMA_VERSION", "record_from_dict", "record_to_dict"]
+__all__ = [
+    "SCHEMA_NAME", "SCHEMA_VERSION", "iter_report_json", "record_from_dict", "record_to_dict",
+]
 
 SCHEMA_NAME = "fleet.report"
 SCHEMA_VERSION = 1
@@ -89,8 +92,8 @@ def _group_to_dict(group: OutputGroup) -> dict[str, Any]:
     }
 
 
-def record_to_dict(record: RunRecord) -> dict[str, Any]:
-    """The whole report.json document for ``record``."""
+def _head_to_dict(record: RunRecord) -> dict[str, Any]:
+    """Everything of report.json except ``rows`` and ``groups`` (small whatever the fleet)."""
     outcomes = machine_outcomes(record)
     by_machine: dict[str, int] = {state.value: 0 for state in JobState}
     for state in outcomes.values():
@@ -130,9 +133,36 @@ def record_to_dict(record: RunRecord) -> dict[str, Any]:
             }
             for w in record.waves
         ],
+    }
+
+
+def record_to_dict(record: RunRecord) -> dict[str, Any]:
+    """The whole report.json document for ``record`` (in memory: for tests and small runs;
+    ``iter_report_json`` writes the same document a row at a time)."""
+    return {
+        **_head_to_dict(record),
         "rows": [_row_to_dict(r) for r in record.results],
         "groups": [_group_to_dict(g) for g in output_groups(record.results)],
     }
+
+
+def iter_report_json(record: RunRecord) -> Iterator[str]:
+    """report.json as chunks of compact JSON, one row or group per line: the document of
+    ``record_to_dict`` without ever holding more than one row's dict or text."""
+    head = json.dumps(_head_to_dict(record), ensure_ascii=False, separators=(",", ":"))
+    yield head[:-1]  # the head object, still open
+    for key, items in (
+        ("rows", (_row_to_dict(r) for r in record.results)),
+        ("groups", (_group_to_dict(g) for g in output_groups(record.results))),
+    ):
+        yield f',\n"{key}":['
+        sep = "\n"
+        for item in items:
+            yield sep + json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+            sep = ",\n"
+        yield "\n]"
+    yield "}\n"
+
 
 _Word = TypeVar("_Word", bound=str)
 

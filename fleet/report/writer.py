@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from fleet.errors import RunFolderError, UsageError
-from fleet.report.html import render_html
-from fleet.report.json_report import render_json
-from fleet.report.junit import render_junit
-from fleet.report.markdown import render_markdown
+from fleet.report.html import iter_html
+from fleet.report.json_report import iter_json
+from fleet.report.junit import iter_junit
+from fleet.report.markdown import iter_markdown
 from fleet.types import RunRecord
 
 __all__ = ["ALL_FORMATS", "FILE_NAMES", "write_reports"]
@@ -22,19 +22,22 @@ FILE_NAMES: dict[str, str] = {
     "md": "summary.md",
     "html": "report.html",
 }
-_RENDERERS: dict[str, Callable[[RunRecord], str]] = {
-    "json": render_json,
-    "junit": render_junit,
-    "md": render_markdown,
-    "html": render_html,
+# Each format is written as a stream of chunks (a row at a time), never built whole in memory.
+_RENDERERS: dict[str, Callable[[RunRecord], Iterator[str]]] = {
+    "json": iter_json,
+    "junit": iter_junit,
+    "md": iter_markdown,
+    "html": iter_html,
 }
+_BUFFER_BYTES = 256 * 1024
 
 
 def write_reports(
     run_dir: Path, record: RunRecord, formats: Iterable[str] = ALL_FORMATS
 ) -> dict[str, Path]:
     """Render ``formats`` of ``record`` into ``run_dir``; returns format -> file written.
-    A reader never sees a half-written file (write to a temporary name, then rename)."""
+    A reader never sees a half-written file (write to a temporary name, then rename); each
+    file is streamed, so a report of 10,000 rows never exists whole in memory."""
     wanted = list(dict.fromkeys(formats))
     unknown = [f for f in wanted if f not in _RENDERERS]
     if unknown:
@@ -42,12 +45,12 @@ def write_reports(
     written: dict[str, Path] = {}
     for fmt in wanted:
         path = run_dir / FILE_NAMES[fmt]
-        text = _RENDERERS[fmt](record)
         tmp = path.with_name(f".{path.name}.tmp")
         try:
             fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)  # owner-only, any umask
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
+            with os.fdopen(fd, "w", encoding="utf-8", buffering=_BUFFER_BYTES) as handle:
+                for chunk in _RENDERERS[fmt](record):
+                    handle.write(chunk)
             os.replace(tmp, path)
         except OSError as error:
             raise RunFolderError(f"{path}: cannot write: {error.strerror or error}") from error

@@ -5,7 +5,7 @@
   var data = JSON.parse(document.getElementById("fleet-data").textContent);
   var S = data.strings, F = {};
   data.fields.forEach(function (name, i) { F[name] = i; });
-  var PAGE = 100, GROUPS_FIRST = 10;
+  var GROUPS_FIRST = 10;
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);
@@ -34,13 +34,7 @@
     var show = el("button", "link", g.count === 1 ? "show this machine in the table" :
       "show these " + g.count + " machines in the table");
     show.type = "button";
-    show.addEventListener("click", function () {
-      filterBox.value = "group:" + g.id;
-      stateBox.value = "all";
-      page = 0;
-      draw();
-      document.getElementById("machines-title").scrollIntoView();
-    });
+    show.addEventListener("click", function () { showGroup(g.id); });
     box.appendChild(show);
     return box;
   }
@@ -58,13 +52,17 @@
   }
   drawGroups(GROUPS_FIRST);
 
-  // -- the machine table ----------------------------------------------------------------
+  // -- the machine table: a virtual list ---------------------------------------------
+  // Only the rows in (and near) the visible window are in the DOM; spacer rows above and
+  // below stand for the others, so 10,000 rows cost a few dozen elements, not 10,000.
   var filterBox = document.getElementById("filter");
   var stateBox = document.getElementById("state");
+  var viewport = document.getElementById("viewport");
   var body = document.querySelector("#machines tbody");
   var count = document.getElementById("count");
-  var prev = document.getElementById("prev"), next = document.getElementById("next");
-  var rows = data.rows, page = 0, hay = new Array(rows.length), open = {};
+  var rows = data.rows, hay = new Array(rows.length), open = {};
+  var picked = [], openAt = [];  // rows shown (indexes into rows); positions in picked opened
+  var ROW_H = 45, DETAIL_H = 250, OVERSCAN = 12, measured = {row: false, detail: false};
 
   function excerpt(row, groupField, textField) {
     var g = row[F[groupField]];
@@ -123,58 +121,116 @@
     cell(tr, r[F.duration] >= 0 ? S[r[F.duration]] : "-", "num");
     cell(tr, r[F.attempts], "num");
     cell(tr, r[F.bytes], "num");
-    var why = cell(tr, str(r[F.reason]));
+    var why = cell(tr, str(r[F.reason]), "why");
+    why.title = why.textContent;
     var out = excerpt(r, "output_group", "output_text"), err = excerpt(r, "error_group", "error_text");
     var nodes = [tr];
     if (out || err) {
       var toggle = el("button", "link", open[i] ? "hide output" : "output");
       toggle.type = "button";
-      toggle.addEventListener("click", function () { open[i] = !open[i]; draw(); });
-      if (why.textContent) { why.appendChild(document.createTextNode(" ")); }
-      why.appendChild(toggle);
+      toggle.addEventListener("click", function () { open[i] = !open[i]; reopen(); draw(); });
+      if (why.textContent) { why.insertBefore(document.createTextNode(" "), why.firstChild); }
+      why.insertBefore(toggle, why.firstChild);
       if (open[i]) {
-        var detail = el("tr", "detail"), td = el("td");
+        var detail = el("tr", "detail"), td = el("td"), box = el("div", "detail-box");
         td.colSpan = 9;
-        if (out) { td.appendChild(el("pre", "out", out)); }
-        if (err) { td.appendChild(el("pre", "err", err)); }
+        if (out) { box.appendChild(el("pre", "out", out)); }
+        if (err) { box.appendChild(el("pre", "err", err)); }
+        td.appendChild(box);
         detail.appendChild(td);
         nodes.push(detail);
       }
     }
     return nodes;
   }
+  function spacer(height) {
+    var tr = el("tr", "spacer"), td = el("td");
+    td.colSpan = 9;
+    td.style.height = height + "px";  // CSSOM, which the CSP allows (no style attribute)
+    tr.appendChild(td);
+    return tr;
+  }
+  // Heights: every row ROW_H, every opened row DETAIL_H more (openAt is short and sorted).
+  function offsetOf(k) {
+    var extra = 0;
+    for (var j = 0; j < openAt.length && openAt[j] < k; j++) { extra += DETAIL_H; }
+    return k * ROW_H + extra;
+  }
+  function indexAt(y) {
+    var extra = 0;
+    for (var j = 0; j < openAt.length; j++) {
+      if ((openAt[j] + 1) * ROW_H + extra + DETAIL_H <= y) { extra += DETAIL_H; } else { break; }
+    }
+    return Math.max(0, Math.floor((y - extra) / ROW_H));
+  }
+  function reopen() {
+    openAt = [];
+    for (var k = 0; k < picked.length; k++) { if (open[picked[k]]) { openAt.push(k); } }
+  }
+  function select() {
+    picked = selected();
+    reopen();
+    viewport.scrollTop = 0;
+    draw();
+  }
   function draw() {
-    var picked = selected();
-    var pages = Math.max(1, Math.ceil(picked.length / PAGE));
-    page = Math.min(Math.max(page, 0), pages - 1);
-    var first = page * PAGE, shown = picked.slice(first, first + PAGE);
+    var top = viewport.scrollTop;
+    var height = Math.max(viewport.clientHeight, window.innerHeight || 0, 600);
+    var first = Math.max(0, indexAt(top) - OVERSCAN);
+    var last = Math.min(picked.length, indexAt(top + height) + 1 + OVERSCAN);
     var fragment = document.createDocumentFragment();
-    shown.forEach(function (i) { rowNode(i).forEach(function (n) { fragment.appendChild(n); }); });
+    fragment.appendChild(spacer(offsetOf(first)));
+    for (var k = first; k < last; k++) {
+      rowNode(picked[k]).forEach(function (n) { fragment.appendChild(n); });
+    }
+    fragment.appendChild(spacer(offsetOf(picked.length) - offsetOf(last)));
     body.textContent = "";
     body.appendChild(fragment);
-    count.textContent = picked.length ?
-      "rows " + (first + 1) + "–" + (first + shown.length) + " of " + picked.length +
-        (picked.length !== rows.length ? " (" + rows.length + " in all)" : "") :
-      "no row matches (" + rows.length + " in all)";
-    prev.disabled = page === 0;
-    next.disabled = page >= pages - 1;
+    count.textContent = !picked.length ? "no row matches (" + rows.length + " in all)" :
+      picked.length === rows.length ? rows.length + " rows" :
+        picked.length + " of " + rows.length + " rows match";
     document.querySelectorAll("button.tile").forEach(function (b) {
       b.classList.toggle("active", b.getAttribute("data-filter") === stateBox.value);
     });
+    measure();
   }
-  filterBox.addEventListener("input", function () { page = 0; draw(); });
-  stateBox.addEventListener("change", function () { page = 0; draw(); });
-  prev.addEventListener("click", function () { page -= 1; draw(); });
-  next.addEventListener("click", function () { page += 1; draw(); });
+  // The first drawn row (and opened row) sets the heights the spacers assume.
+  function measure() {
+    var again = false, row = body.querySelector("tr.row"), detail = body.querySelector("tr.detail");
+    if (row && !measured.row) {
+      measured.row = true;
+      var h = row.getBoundingClientRect().height;
+      if (h > 0 && Math.abs(h - ROW_H) > 0.5) { ROW_H = h; again = true; }
+    }
+    if (detail && !measured.detail) {
+      measured.detail = true;
+      var d = detail.getBoundingClientRect().height;
+      if (d > 0 && Math.abs(d - DETAIL_H) > 0.5) { DETAIL_H = d; again = true; }
+    }
+    if (again) { draw(); }
+  }
+  var pending = false;
+  viewport.addEventListener("scroll", function () {
+    if (pending) { return; }
+    pending = true;
+    window.requestAnimationFrame(function () { pending = false; draw(); });
+  });
+  function showGroup(id) {
+    filterBox.value = "group:" + id;
+    stateBox.value = "all";
+    select();
+    document.getElementById("machines-title").scrollIntoView();
+  }
+  filterBox.addEventListener("input", select);
+  stateBox.addEventListener("change", select);
   document.querySelectorAll("button.tile").forEach(function (b) {
     b.addEventListener("click", function () {
       var f = b.getAttribute("data-filter");
       stateBox.value = stateBox.querySelector('option[value="' + f + '"]') ? f : "all";
-      page = 0;
-      draw();
+      select();
       document.getElementById("machines-title").scrollIntoView();
     });
   });
-  draw();
+  select();
   document.body.setAttribute("data-ready", "1");
 })();

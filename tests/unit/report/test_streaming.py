@@ -1,0 +1,66 @@
+"""The reports are written as streams: the same documents as before, never whole in memory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tracemalloc
+from dataclasses import replace
+from pathlib import Path
+
+from fleet.report import load_record, record_to_dict, write_reports
+from fleet.report.html import render_html
+from fleet.report.page import island_json
+from fleet.types import JobResult, JobState, RunRecord, StreamCapture
+from tests.unit.report.records import job, sample_record
+
+
+def test_streamed_report_json_is_the_schema_document(tmp_path: Path) -> None:
+    record = sample_record()
+    path = write_reports(tmp_path, record, ["json"])["json"]
+    text = path.read_text(encoding="utf-8")
+    assert json.loads(text) == json.loads(json.dumps(record_to_dict(record)))
+    assert text.count("\n") > len(record.results)  # compact, one row per line
+    assert load_record(tmp_path) == record
+    empty = replace(record, results=(), waves=())
+    assert json.loads("".join(write_reports(tmp_path, empty, ["json"])["json"].read_text())) == (
+        json.loads(json.dumps(record_to_dict(empty))))
+
+
+def test_island_json_cannot_end_its_script_element() -> None:
+    hostile = "</script><img src=x onerror=alert(1)><!-- & 'x'"
+    text = str(island_json({"name": hostile}))
+    assert "<" not in text and ">" not in text and "&" not in text and "'" not in text
+    assert json.loads(text) == {"name": hostile}
+    page = render_html(replace(sample_record(), results=(job(hostile, JobState.FAILED),)))
+    island = page[page.index('id="fleet-data">') : page.index("</script>")]
+    assert hostile not in page and "\\u003c/script\\u003e" in island
+
+
+def _many(rows: int) -> RunRecord:
+    body = "patched 3 packages\n" + "a line of output\n" * 20
+    results = []
+    for i in range(rows):
+        text = f"host arc-{i:05d}: {body}"
+        capture = StreamCapture(
+            source="blob", path=f"output/{i}.out", size_bytes=len(text), truncated=False,
+            sha256=hashlib.sha256(text.encode()).hexdigest(), excerpt=text,
+            group_sha256=hashlib.sha256(f"host <machine>: {body}".encode()).hexdigest(),
+        )
+        base: JobResult = job(f"arc-{i:05d}", JobState.FAILED if i % 50 == 0 else JobState.SUCCEEDED)
+        results.append(replace(base, output=capture))
+    return replace(sample_record(), results=tuple(results))
+
+
+def test_writing_the_reports_does_not_hold_them_in_memory(tmp_path: Path) -> None:
+    record = _many(2_000)
+    tracemalloc.start()
+    try:
+        written = write_reports(tmp_path, record)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    total = sum(path.stat().st_size for path in written.values())
+    # The four files hold ~6 MB; built whole (dicts, json.dumps, ElementTree) they took ~20 MiB.
+    assert total > 4_000_000
+    assert peak < total / 2, f"peak {peak:,} bytes while writing {total:,} bytes of reports"
