@@ -21,6 +21,7 @@ from fleet.engine.events import Event, JobEvent, RunEvent, WaveEvent, WaveEventS
 from fleet.journal import job_key
 from fleet.plan.model import Plan
 from fleet.production.artifacts import shard_blob
+from fleet.production.inflight import jobs_in_order
 from fleet.report.recap import plural
 from fleet.types import JobState
 
@@ -64,6 +65,10 @@ class RunSource(Protocol):
         """The blob's JSON, or None if it does not exist."""
         ...
 
+    async def in_flight(self) -> Sequence[Mapping[str, Any]]:
+        """The running shards' last heartbeat details (``fleet.production.inflight``)."""
+        ...
+
 
 def _duration_s(row: Mapping[str, Any]) -> float | None:
     try:
@@ -87,6 +92,7 @@ class Translator:
 
     def __init__(self, plan: Plan, *, resume_hint: str) -> None:
         self._jobs = jobs_of(plan)
+        self._order = [job_key(j.machine, j.step, j.rollback) for j in jobs_in_order(plan)]
         self._waves = [WaveInfo(w.index, w.label, len(w.machines)) for w in plan.waves]
         self._last = self._waves[-1].index if self._waves else None
         # The rollback (after a breach) is a wave of its own, -1, as the embedded engine says it
@@ -206,6 +212,21 @@ class Translator:
                                    str(reason) if reason else None, info.rollback, **extras))
         return events
 
+    def in_flight(self, details: Iterable[Mapping[str, Any]], wave: int) -> list[Event]:
+        """The wave's jobs that running shards' heartbeats say are sent or running (a job
+        never goes back: not from running to sent, never from finished)."""
+        rows = []
+        for detail in details:
+            if detail.get("wave") != wave:
+                continue
+            for what, state in (("sent", JobState.DISPATCHED), ("running", JobState.RUNNING)):
+                for position in detail.get(what) or []:
+                    if isinstance(position, int) and 0 <= position < len(self._order):
+                        key = self._order[position]
+                        if not (state == JobState.DISPATCHED and self._said.get(key) == JobState.RUNNING):
+                            rows.append({"key": key, "state": state.value})
+        return self.rows(rows)
+
     def unsaid(self, results: Iterable[tuple[str, JobState, str | None]]) -> list[Event]:
         """The report's final states of jobs no row announced (a shard never started, a
         halted wave's rest): the counts on screen end as the report's."""
@@ -237,6 +258,7 @@ class Follower:
         for shard_id, wave in started:
             self._running.setdefault(shard_id, (wave, set()))
         events: list[Event] = []
+        details = await self._source.in_flight() if self._running else []
         for index in self._translator.waves:
             events += self._translator.opening(answer, index)
             for shard_id, wave in finished:  # results first: they end what began earlier
@@ -248,6 +270,7 @@ class Follower:
             for shard_id, (wave, _seen) in list(self._running.items()):
                 if wave == index:
                     events += self._translator.rows(await self._new_rows(shard_id))
+            events += self._translator.in_flight(details, index)
             events += self._translator.ending(answer, index)
         events += self._translator.closing(answer)
         for event in events:

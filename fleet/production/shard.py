@@ -30,6 +30,7 @@ from fleet.engine.steps import machine_state
 from fleet.journal import JobRow, Journal, job_key, utc_now
 from fleet.plan.model import Plan
 from fleet.production.artifacts import ArtifactStore, shard_blob
+from fleet.production.inflight import InFlight
 from fleet.production.model import ShardInput, ShardSummary
 from fleet.production.rows import restore_rows, row_to_json
 from fleet.production.shards import shard_plan
@@ -85,6 +86,7 @@ class ShardRun:
         self._dir = ctx.state_dir / inp.run_id / inp.shard.shard_id / f"attempt-{hooks.attempt}"
         self._rows_prefix = f"fleet/shards/{inp.shard.shard_id}/rows/"
         self._durable = 0
+        self._in_flight = InFlight(plan, self._plan, inp.wave)  # heartbeats show what runs
         self._rollback = inp.rollback_reason is not None  # a rollback shard (wave -1)
 
     def cancel(self) -> None:
@@ -260,6 +262,7 @@ class ShardRun:
             self._plan, connection=self._ctx.connection, run_dir=self._dir, options=self._ctx.options,
             clock=self._ctx.clock, transport=self._ctx.transport, resume=True, on_rollout=keep,
             before_delete=self._make_durable, rollback_only=inp.rollback_reason,
+            observers=[self._in_flight],
             budget_base=BudgetBase(
                 wave_size=inp.wave_size, run_size=inp.run_size, failed_in_wave=inp.failed_in_wave,
                 failed_in_run=inp.failed_in_run, unreachable_in_wave=inp.unreachable_in_wave,
@@ -292,7 +295,7 @@ class ShardRun:
                    and (policy.max_failures is not None or policy.max_unreachable is not None))
         while True:
             await asyncio.sleep(CONTROL_EVERY_S)
-            self._hooks.heartbeat({"finished": self._durable})
+            self._hooks.heartbeat({"finished": self._durable, **self._in_flight.detail()})
             if not budgets or self._rollout is None:
                 continue
             counts = self._counts()

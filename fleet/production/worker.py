@@ -30,6 +30,10 @@ async def run_worker(target: TemporalTarget, ctx: ShardContext, *, max_shards: i
         activities=[acts.run_shard, acts.finalize_run, acts.run_sweep_firing],
         max_concurrent_activities=max_shards,
         graceful_shutdown_timeout=timedelta(seconds=5),
+        # A shard's heartbeat carries what it has in flight (``fleet.production.inflight``):
+        # the server gets it every 2 s, not every 80% of the heartbeat timeout, so a follower
+        # sees machines sent and running as they are.
+        max_heartbeat_throttle_interval=timedelta(seconds=2),
     )
     if stop is None:
         stop = asyncio.Event()

@@ -29,12 +29,15 @@ rollout:
 """
 
 # Machines whose name ends in an even digit fail (exit 3): a recap with something to say.
+# Those ending in 1 run 6 s (wall): the heartbeats show them running meanwhile.
 PROFILE = """\
 agent:
   duration_s: 50
   rules:
     - match: {name: "*[02468]"}
       exit_code: 3
+    - match: {name: "*1"}
+      duration_s: 600
 """
 
 
@@ -95,6 +98,7 @@ def test_followed_run_shows_the_embedded_display_and_recap(
     # the live line, with the plan's totals, drawn on the terminal, in colour
     totals = {m for m in re.findall(r"all (\d+/\d+) jobs", text)}
     assert "8/8" in totals and all(t.endswith("/8") for t in totals), totals
+    assert re.search(r"\] wave \d/2 .* run=1", text), text  # a machine running, from a heartbeat
     assert re.search(r"\x1b\[3[1-6]m", screen.text())
     # the same plan embedded, on an identical simulated fleet: the same recap and exit code
     with simulator(tmp_path, 8, seed=3, profile=PROFILE) as (endpoint, inventory):

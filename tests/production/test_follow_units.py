@@ -39,6 +39,7 @@ class FakeSource:
         self.blobs: dict[str, Any] = {}
         self.reads: list[str] = []
         self.queries = 0
+        self.beats: list[dict[str, Any]] = []
 
     async def follow(self, after: int) -> Mapping[str, Any]:
         self.queries += 1
@@ -52,6 +53,9 @@ class FakeSource:
     async def read(self, name: str) -> Any:
         self.reads.append(name)
         return self.blobs.get(name)
+
+    async def in_flight(self) -> Sequence[Mapping[str, Any]]:
+        return self.beats
 
 
 def _follower(source: RunSource, plan: Any) -> tuple[Follower, list[Event], Translator]:
@@ -181,3 +185,39 @@ def test_a_rollback_is_said_as_the_embedded_engine_says_it() -> None:
                              f"wave {only} halted", "rolling back 2 machines", "wave -1 started",
                              "m-00 succeeded", "wave -1 done"]
     assert next(e for e in events if isinstance(e, JobEvent) and e.step == "undo").rollback
+
+
+def test_heartbeats_show_sent_and_running_jobs_by_position_never_backwards() -> None:
+    machines = _machines(3)
+    plan = make_plan(machines)
+    (only,) = (w.index for w in plan.waves)
+    source = FakeSource()
+    follower, events, _ = _follower(source, plan)
+    source.answer["waves"] = {str(only): "running"}
+    source.log.append(("s1", only, "started"))
+    source.beats = [{"wave": only, "sent": [0, 1], "running": []}]
+    asyncio.run(follower.step())
+    source.beats = [{"wave": only, "sent": [0], "running": [1, 2]}]  # 0 stale: still sent
+    asyncio.run(follower.step())
+    source.blobs["fleet/shards/s1/rows/a.json"] = _row(machines[1], "succeeded")
+    source.beats = [{"wave": only, "sent": [1], "running": [0, 99]}]  # 1 finished; 99: not a job
+    asyncio.run(follower.step())
+    assert _said(events) == [f"wave {only} started", "m-00 dispatched", "m-01 dispatched",
+                             "m-01 running", "m-02 running", "m-01 succeeded", "m-00 running"]
+
+
+def test_a_shards_in_flight_jobs_by_their_position_in_the_run() -> None:
+    from fleet.production.inflight import InFlight
+    from fleet.production.shards import cut_waves, shard_plan
+
+    machines = _machines(4)
+    plan = make_plan(machines, waves=[2, 2])
+    second = plan.waves[1].index
+    shard = cut_waves(plan, max_shard=10)[1].shards[0]
+    seen = InFlight(plan, shard_plan(plan, second, shard), second)
+    seen(JobEvent("m-02", "apply", JobState.DISPATCHED, second))
+    seen(JobEvent("m-03", "apply", JobState.RUNNING, second))
+    seen(JobEvent("m-00", "apply", JobState.RUNNING, second))  # not this shard's: ignored
+    assert seen.detail() == {"wave": second, "sent": [2], "running": [3]}
+    seen(JobEvent("m-03", "apply", JobState.SUCCEEDED, second))
+    assert seen.detail() == {"wave": second, "sent": [2], "running": []}
