@@ -1,4 +1,5 @@
-"""The activities a ``fleet worker`` hosts: ``run_shard`` (the engine over one shard) and
+"""The activities a ``fleet worker`` hosts: ``run_shard`` (the engine over one shard),
+``cancel_shard`` (a canceled run's cleanup of a shard that had no live attempt) and
 ``finalize_run`` (rows of every shard -> journal -> the same reports as the embedded mode,
 stored beside the outputs). All I/O of production mode happens here."""
 
@@ -41,11 +42,12 @@ async def _beat() -> None:
 
 
 class _Hooks:
-    def __init__(self, run_id: str, shard_id: str) -> None:
+    def __init__(self, run_id: str, shard_id: str, *, run_canceled: bool = False) -> None:
         info = activity.info()
         self.attempt = info.attempt
         self._run_id = run_id
         self._shard_id = shard_id
+        self._canceled = run_canceled
 
     def heartbeat(self, details: dict[str, Any]) -> None:
         activity.heartbeat(details)
@@ -53,6 +55,8 @@ class _Hooks:
     def run_canceled(self) -> bool:
         """Only the workflow's cancel request cancels the run; a heartbeat timeout or this
         worker's shutdown leaves the commands running for the next attempt to adopt."""
+        if self._canceled:
+            return True
         details = activity.cancellation_details()
         return bool(details is not None and details.cancel_requested and not details.timed_out
                     and not activity.is_worker_shutdown())
@@ -106,6 +110,23 @@ class FleetActivities:
                 return await shard.run()
             except FleetError as error:
                 # One line, never a traceback with request bodies; retried (ARM/storage trouble).
+                raise ApplicationError(error.one_line(), type=type(error).__name__) from None
+
+    @activity.defn(name="cancel_shard")
+    async def cancel_shard(self, inp: ShardInput) -> ShardSummary:
+        """The run was canceled while this shard had no live attempt (its worker died after
+        sending, its retry had not started). Like a retry that is told to cancel at once: every
+        job an earlier attempt sent or may have sent (its run command exists, or ARM cannot
+        say) is stopped (DELETE) and reported ``canceled``; a job ARM has never seen stays
+        unsent. A shard that left its result returns it untouched. Run shielded from a second
+        cancellation by the workflow."""
+        async with self._store(inp.run_id) as store:
+            plan = await self._plan(store, inp.plan_blob, inp.plan_sha256)
+            hooks = _Hooks(inp.run_id, inp.shard.shard_id, run_canceled=True)
+            shard = ShardRun(inp, plan, self.ctx, hooks, store, cleanup=True)
+            try:
+                return await shard.run()
+            except FleetError as error:
                 raise ApplicationError(error.one_line(), type=type(error).__name__) from None
 
     @activity.defn(name="run_sweep_firing")

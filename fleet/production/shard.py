@@ -74,8 +74,11 @@ class ShardContext:
 
 class ShardRun:
     def __init__(self, inp: ShardInput, plan: Plan, ctx: ShardContext, hooks: ShardHooks,
-                 store: ArtifactStore) -> None:
+                 store: ArtifactStore, *, cleanup: bool = False) -> None:
+        """``cleanup``: the run was canceled while this shard had no live attempt (its worker
+        died, its retry had not started): an attempt that only stops what earlier ones sent."""
         self._inp = inp
+        self._cleanup = cleanup
         self._plan = shard_plan(plan, inp.wave, inp.shard)
         self._ctx = ctx
         self._hooks = hooks
@@ -83,7 +86,8 @@ class ShardRun:
         self._rollout: Rollout | None = None
         self._canceled = False
         self._interrupted = False
-        self._dir = ctx.state_dir / inp.run_id / inp.shard.shard_id / f"attempt-{hooks.attempt}"
+        self._dir = (ctx.state_dir / inp.run_id / inp.shard.shard_id
+                     / (f"cleanup-{hooks.attempt}" if cleanup else f"attempt-{hooks.attempt}"))
         self._rows_prefix = f"fleet/shards/{inp.shard.shard_id}/rows/"
         self._durable = 0
         self._in_flight = InFlight(plan, self._plan, inp.wave)  # heartbeats show what runs
@@ -99,6 +103,8 @@ class ShardRun:
         done = await self._store.get(shard_blob(self._inp.shard.shard_id))
         if done is not None:  # this shard finished before (a duplicate task): never rerun it
             return ShardSummary(**json.loads(done)["summary"])
+        if self._cleanup:
+            self.cancel()
         work = asyncio.ensure_future(self._work())
         try:
             record = await asyncio.shield(work)
@@ -177,7 +183,7 @@ class ShardRun:
             found = await asyncio.gather(*(read(n) for n in await self._store.names(self._rows_prefix)))
             rows = [row for row in found if row is not None]
             finished = restore_rows(journal, rows, detail="finished by an earlier attempt of this shard")
-            if self._hooks.attempt > 1:
+            if self._hooks.attempt > 1 or self._cleanup:
                 mine = plan.rollback_jobs if self._rollback else plan.jobs
                 unsure = [j for j in mine if job_key(j.machine, j.step, j.rollback) not in finished]
                 for job, verdict in await self._sent_before(unsure):

@@ -27,7 +27,7 @@ async def run_worker(target: TemporalTarget, ctx: ShardContext, *, max_shards: i
     acts = FleetActivities(ctx)
     worker = Worker(
         client, task_queue=target.task_queue, workflows=[RolloutWorkflow, SweepWorkflow],
-        activities=[acts.run_shard, acts.finalize_run, acts.run_sweep_firing],
+        activities=[acts.run_shard, acts.cancel_shard, acts.finalize_run, acts.run_sweep_firing],
         max_concurrent_activities=max_shards,
         graceful_shutdown_timeout=timedelta(seconds=5),
         # A shard's heartbeat carries what it has in flight (``fleet.production.inflight``):

@@ -10,6 +10,7 @@ boundary before its history grows past ``HISTORY_SOFT_LIMIT`` events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections import Counter
 from datetime import timedelta
@@ -62,6 +63,7 @@ class RolloutWorkflow:
         self._result: RunSummary | None = None
         self._started: dict[int, tuple[WaveSpec, list[ShardSpec]]] = {}
         self._shard_log: list[tuple[str, int, str]] = []  # (shard, wave, started|done): `follow`
+        self._done: set[str] = set()  # shards whose result the workflow has
 
     # -- what clients see and send ---------------------------------------------------------
     @workflow.query
@@ -142,11 +144,13 @@ class RolloutWorkflow:
                     and workflow.patched("rollback-steps")):
                 await self._run_rollback(inp)
         except (asyncio.CancelledError, ActivityError) as error:
-            # `fleet cancel`: the shards were told (each deleted its in-flight commands).
-            if not is_cancelled_exception(error):
+            # `fleet cancel`: the shards were told (each deleted its in-flight commands). A
+            # shard whose attempt was dead (timed out after the cancel) ends in an error here.
+            if not is_cancelled_exception(error) and not _cancel_requested():
                 raise
             self._stopped = "canceled"
             self._awaiting = None
+            await self._stop_left_shards()
         self._current_wave = None
         summary: RunSummary = await workflow.execute_activity(
             "finalize_run",
@@ -217,28 +221,63 @@ class RolloutWorkflow:
             raise
         self._wave_states[key] = "done"
 
+    async def _stop_left_shards(self) -> None:
+        """After the run's cancel: every started shard that left no result may have sent
+        commands no live attempt watches (its worker died; its retry had not started when the
+        cancel came). A ``cancel_shard`` activity each stops them (DELETE) and writes the
+        shard's result, shielded from a second cancel: nothing sent is left running or
+        reported as never sent. Runs canceled before this existed replay unchanged."""
+        left = [(wave, shard) for wave, shards in self._started.values() for shard in shards
+                if shard.shard_id not in self._done]
+        if not left or not workflow.patched("cancel-cleanup"):
+            return
+        inp = self._inp
+        assert inp is not None
+
+        async def one(wave: WaveSpec, shard: ShardSpec) -> None:
+            reason = self._breach_reason if wave.index == ROLLBACK_WAVE else None
+            summary: ShardSummary = await workflow.execute_activity(
+                "cancel_shard", self._shard_input(wave, shard, reason), result_type=ShardSummary,
+                start_to_close_timeout=timedelta(days=1),
+                heartbeat_timeout=timedelta(seconds=inp.heartbeat_timeout_s),
+                retry_policy=SHARD_RETRY,
+            )
+            self._done.add(shard.shard_id)
+            self._arm_requests += summary.arm_requests
+
+        cleanup = asyncio.ensure_future(asyncio.gather(*(one(w, s) for w, s in left)))
+        while not cleanup.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(cleanup)
+        cleanup.result()
+
+    def _shard_input(self, wave: WaveSpec, shard: ShardSpec, rollback_reason: str | None) -> ShardInput:
+        inp = self._inp
+        assert inp is not None
+        others = [v for k, v in self._live.items() if k != shard.shard_id]
+        others_failed = sum(f for f, _ in others)
+        others_unreachable = sum(u for _, u in others)
+        return ShardInput(
+            run_id=inp.run_id, plan_blob=inp.plan_blob, plan_sha256=inp.plan_sha256,
+            wave=wave.index, shard=shard, wave_size=wave.machines, run_size=inp.total_machines,
+            failed_in_wave=self._failed_wave + others_failed,
+            failed_in_run=self._failed_run + others_failed,
+            unreachable_in_wave=self._unreachable_wave + others_unreachable,
+            unreachable_in_run=self._unreachable_run + others_unreachable,
+            time_scale=inp.time_scale, rollback_reason=rollback_reason,
+        )
+
     async def _run_shard(self, wave: WaveSpec, shard: ShardSpec, *,
                          rollback_reason: str | None = None) -> ShardSummary:
         inp = self._inp
         assert inp is not None
-        others_failed = sum(f for f, _ in self._live.values())
-        others_unreachable = sum(u for _, u in self._live.values())
+        shard_input = self._shard_input(wave, shard, rollback_reason)
         self._live[shard.shard_id] = (0, 0)
         self._started.setdefault(wave.index, (wave, []))[1].append(shard)
         self._shard_log.append((shard.shard_id, wave.index, "started"))
         try:
             summary: ShardSummary = await workflow.execute_activity(
-                "run_shard",
-                ShardInput(
-                    run_id=inp.run_id, plan_blob=inp.plan_blob, plan_sha256=inp.plan_sha256,
-                    wave=wave.index, shard=shard, wave_size=wave.machines,
-                    run_size=inp.total_machines,
-                    failed_in_wave=self._failed_wave + others_failed,
-                    failed_in_run=self._failed_run + others_failed,
-                    unreachable_in_wave=self._unreachable_wave + others_unreachable,
-                    unreachable_in_run=self._unreachable_run + others_unreachable,
-                    time_scale=inp.time_scale, rollback_reason=rollback_reason,
-                ),
+                "run_shard", shard_input,
                 result_type=ShardSummary,
                 start_to_close_timeout=timedelta(days=7),
                 heartbeat_timeout=timedelta(seconds=inp.heartbeat_timeout_s),
@@ -248,6 +287,7 @@ class RolloutWorkflow:
         finally:
             self._live.pop(shard.shard_id, None)
             self._shard_log.append((shard.shard_id, wave.index, "done"))
+        self._done.add(shard.shard_id)
         self._arm_requests += summary.arm_requests
         if rollback_reason is not None:  # rollback rows never count against the budgets
             return summary
@@ -316,3 +356,10 @@ class RolloutWorkflow:
             breach_reason=self._breach_reason, approved_through=self._approved_through,
             arm_requests=self._arm_requests,
         )
+
+
+def _cancel_requested() -> bool:
+    """The workflow's own task was canceled (``fleet cancel``), whatever error its await ended
+    with (a shard attempt that died times out instead of confirming the cancel)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
