@@ -285,7 +285,13 @@ class Agent:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+            # Thousands of executions write at once: a pool of 100 connections with a 60 s
+            # total (pool wait included) made queued writes time out against a busy storage
+            # emulator. The pool is larger, and only connecting and each read are timed.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=512),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60),
+            )
         return self._session
 
     def _writer(self, uri: str | None, label: str, fail: bool) -> AppendBlobWriter | None:

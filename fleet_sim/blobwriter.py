@@ -5,9 +5,14 @@
 once per block of at most ``block_bytes``. No ``x-ms-version`` header: a SAS request without one
 is served at the SAS's own version, and it keeps Azurite 3.35 from rejecting a newer version.
 
-A failed write never raises: the writer records the first failure (HTTP status and storage error
-code, the blob's path without its query string, so no ``sig=``) and skips every later write, and
-the agent reports it in ``executionMessage``/``statuses`` while the script carries on.
+A write that gets no answer or a transient one (408, 429, 5xx) is retried a few times with
+backoff, as the agent's storage client does; an append carries
+``x-ms-blob-condition-appendpos`` (the blob's length this writer expects), so a retried append
+whose first attempt did land is answered 412 ``AppendPositionConditionNotMet`` and counted as
+written, never appended twice. A write that still fails never raises: the writer records the
+first failure (HTTP status and storage error code, the blob's path without its query string, so
+no ``sig=``) and skips every later write, and the agent reports it in
+``executionMessage``/``statuses`` while the script carries on.
 """
 
 from __future__ import annotations
@@ -19,7 +24,12 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
-__all__ = ["AppendBlobWriter", "download_text", "redact_url"]
+__all__ = ["RETRY_BACKOFF_S", "AppendBlobWriter", "download_text", "redact_url"]
+
+# Wall seconds before each retry of a write that got no answer or a transient one.
+RETRY_BACKOFF_S = (0.5, 1.0, 2.0, 4.0)
+_TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
+_APPENDPOS_NOT_MET = "AppendPositionConditionNotMet"
 
 
 def redact_url(url: str) -> str:
@@ -53,7 +63,10 @@ class AppendBlobWriter:
         simulated_failure: bool = False,
         delay_s: float = 0.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        retry_backoff_s: tuple[float, ...] = RETRY_BACKOFF_S,
     ) -> None:
+        self._retry_backoff_s = retry_backoff_s
+        self._offset = 0  # bytes this writer has appended: the next append's expected position
         self._delay_s = delay_s  # slow storage (profile blob_latency_s), in wall seconds
         self._sleep = sleep
         self._session = session
@@ -68,19 +81,35 @@ class AppendBlobWriter:
         if self.failure is None:
             self.failure = f"Failed to write {self._label} blob {redact_url(self._url)}: {what}"
 
-    async def _put(self, url: URL, *, headers: dict[str, str], data: bytes) -> bool:
+    async def _put(self, url: URL, *, headers: dict[str, str], data: bytes,
+                   appended: bool = False) -> bool:
+        """One write, retried on no answer or a transient status. ``appended``: an append
+        whose condition not met on a retry means the previous attempt landed."""
         if self._delay_s > 0:
             await self._sleep(self._delay_s)
-        try:
-            async with self._session.put(url, headers=headers, data=data) as response:
-                if response.status in (200, 201):
-                    await response.read()
-                    return True
-                self._fail(await _describe(response))
-        except (aiohttp.ClientError, TimeoutError) as error:
-            # The exception text could quote the URL; keep only its kind.
-            self._fail(f"{type(error).__name__} (no HTTP answer)")
-        return False
+        waits = iter(self._retry_backoff_s)
+        retry = False
+        while True:
+            try:
+                async with self._session.put(url, headers=headers, data=data) as response:
+                    if response.status in (200, 201):
+                        await response.read()
+                        return True
+                    code = response.headers.get("x-ms-error-code", "")
+                    if appended and retry and response.status == 412 and code == _APPENDPOS_NOT_MET:
+                        await response.read()
+                        return True
+                    what = await _describe(response)
+                    transient = response.status in _TRANSIENT
+            except (aiohttp.ClientError, TimeoutError) as error:
+                # The exception text could quote the URL; keep only its kind.
+                what, transient = f"{type(error).__name__} (no HTTP answer)", True
+            wait = next(waits, None) if transient else None
+            if wait is None:
+                self._fail(what)
+                return False
+            retry = True
+            await self._sleep(wait)
 
     async def create(self) -> None:
         """Create the append blob, replacing whatever was there."""
@@ -100,8 +129,11 @@ class AppendBlobWriter:
             if self.failure is not None:
                 return
             block = data[start : start + self._block_bytes]
-            if await self._put(url, headers={"Content-Length": str(len(block))}, data=block):
+            headers = {"Content-Length": str(len(block)),
+                       "x-ms-blob-condition-appendpos": str(self._offset)}
+            if await self._put(url, headers=headers, data=block, appended=True):
                 self.blocks_written += 1
+                self._offset += len(block)
 
 
 async def download_text(session: aiohttp.ClientSession, url: str, *, max_bytes: int) -> str:

@@ -129,7 +129,7 @@ async def test_blob_writer_waits_before_each_request() -> None:
         # Port 9 on loopback: nothing listens, so each request fails fast after the wait.
         writer = AppendBlobWriter(
             session, "http://127.0.0.1:9/c/b?sig=x", label="output", block_bytes=4,
-            delay_s=0.25, sleep=sleep,
+            delay_s=0.25, sleep=sleep, retry_backoff_s=(),
         )
         await writer.create()
     assert waits == [0.25]
