@@ -15,7 +15,8 @@ from typing import Any, NoReturn
 
 import click
 
-from fleet.commands.common import echo, fail, guarded, run_async
+from fleet.commands.common import echo, fail, guarded
+from fleet.commands.common import run_async as _run_async
 from fleet.errors import EXIT_INTERRUPTED, UsageError
 
 __all__ = ["cancel_temporal", "report_temporal", "resume_temporal", "run_temporal",
@@ -74,6 +75,15 @@ def leave(code: int = 0) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def run_async(factory: Any) -> Any:
+    """``fleet.commands.common.run_async``; its error exits (one line, the error's code) leave
+    without interpreter finalization too (``leave``)."""
+    try:
+        return _run_async(factory)
+    except SystemExit as done:
+        leave(done.code if isinstance(done.code, int) else 1)
 
 
 # -- fleet temporal dev ---------------------------------------------------------------------
@@ -158,12 +168,12 @@ def _follow(plan: Any, target: Any, storage: Any, run_dir: Path, kw: dict[str, A
 
     run_id = plan.run_id
     colour = use_colour(sys.stdout)
+    log = guarded(lambda: JsonLog(Path(kw["log_file"]))) if kw.get("log_file") else None
     progress = Progress(sys.stdout, live=sys.stdout.isatty(), verbose=kw.get("verbose", 0), colour=colour)
     per_wave: dict[int, int] = {}
     for job in plan.jobs:
         per_wave[job.wave] = per_wave.get(job.wave, 0) + 1
     progress.expect(per_wave)
-    log = guarded(lambda: JsonLog(Path(kw["log_file"]))) if kw.get("log_file") else None
 
     def emit(event: Any) -> None:
         progress(event)
@@ -171,21 +181,26 @@ def _follow(plan: Any, target: Any, storage: Any, run_dir: Path, kw: dict[str, A
             log(event)
 
     translator = Translator(plan, resume_hint=f"fleet resume {run_id} --approve --temporal {target.address}")
+
+    def stop_display() -> None:
+        progress.close()
+        if log is not None:
+            log.close()
+
     try:
-        summary = run_async(lambda: follow_run(run_id, target, storage, translator, emit))
-        run_async(lambda: fetch_reports(run_id, storage, run_dir))
+        summary = _run_async(lambda: follow_run(run_id, target, storage, translator, emit))
+        _run_async(lambda: fetch_reports(run_id, storage, run_dir))
         record = guarded(lambda: load_record(run_dir))
         for event in translator.unsaid((job_key(r.machine, r.step, r.rollback), r.state, r.reason)
                                        for r in record.results):
             emit(event)
-    except KeyboardInterrupt:
-        progress.close()
-        echo(f"stopped following; the run goes on (fleet status {run_id} --temporal ...)")
-        leave(EXIT_INTERRUPTED)
-    finally:
-        progress.close()
-        if log is not None:
-            log.close()
+    except (KeyboardInterrupt, SystemExit) as done:  # one line said why (guarded)
+        stop_display()
+        code = done.code if isinstance(done, SystemExit) else EXIT_INTERRUPTED
+        if code == EXIT_INTERRUPTED:
+            echo(f"stopped following; the run goes on (fleet status {run_id} --temporal ...)")
+        leave(code if isinstance(code, int) else 1)
+    stop_display()
     # recap_text neutralises every untrusted piece itself, and adds colour codes of its own
     click.echo(recap_text(record, colour=colour), nl=False)
     echo(f"report: {run_dir / 'report.html'}")
