@@ -46,6 +46,7 @@ class Job:
     ``protected_parameters`` / ``run_as_password`` after resolving the secrets).
     ``script_upload`` holds a large script's text when it must go as a ``scriptUri`` instead
     of inline; then ``request["properties"]["source"]`` is empty and the engine fills it.
+    Jobs with equal bodies share one ``request`` object: read it, copy it, never change it.
     """
 
     machine: MachineRef

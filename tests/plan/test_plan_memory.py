@@ -80,3 +80,14 @@ def test_planning_and_writing_1000_machines_stays_within_a_memory_bound(write: W
         tracemalloc.stop()
     assert len(plan.jobs) == 2000 and written > 3_000_000
     assert peak < 12_000_000, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_equal_request_bodies_are_one_object(write: Write) -> None:
+    plan = plan_of(write, "name: t\nhosts: all\nscript: 'echo {{ machine.tags.ring }}'\n",
+                   hosts_inventory(24))
+    objects = {id(job.request) for job in plan.jobs}
+    texts = {json.dumps(job.request) for job in plan.jobs}
+    assert len(objects) == len(texts) < len(plan.jobs) / 2  # each distinct body once
+    for job in plan.jobs:
+        assert job.request["location"] == job.machine.location
+        assert f"{int(job.machine.name[-5:]) % 4}" in job.request["properties"]["source"]["script"]
