@@ -109,3 +109,43 @@ def test_followed_run_shows_the_embedded_display_and_recap(
     assert code == embedded.returncode == 1, (code, embedded.stderr[-2000:])
     assert _recap(screen.text()) == _recap(embedded.stdout)
     assert "4 failed" in "\n".join(_recap(embedded.stdout))
+
+
+def test_ctrl_c_stops_the_following_not_the_run(
+    tmp_path: Path, azurite: Azurite, temporal_server: DevServer
+) -> None:
+    import signal
+
+    (tmp_path / "playbook.yaml").write_text(PLAYBOOK)
+    slow = "agent:\n  duration_s: 3000\n"  # 30 s of wall time: still running when interrupted
+    with simulator(tmp_path, 4, seed=5, profile=slow) as (endpoint, inventory):
+        env = env_for(endpoint, azurite.connection_string, temporal_server.address,
+                      TERM="xterm-256color", FLEET_TEMPORAL_TASK_QUEUE="follow-interrupt")
+        worker = Worker(env, tmp_path / "w", tmp_path / "w.log")
+        try:
+            worker.wait_ready()
+            master, slave = pty.openpty()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "fleet", "run", "playbook.yaml", "-i", str(inventory), "--yes",
+                 "--run-id", "interrupted"], stdin=slave, stdout=slave, stderr=slave, env=env,
+                cwd=tmp_path, close_fds=True)
+            os.close(slave)
+            screen = Screen(master)
+            try:
+                wait_for(lambda: "run=" in screen.text(), 120, lambda: screen.text()[-2000:])
+                process.send_signal(signal.SIGINT)
+                process.wait(timeout=60)
+                wait_for(lambda: "stopped following" in screen.text(), 30, lambda: screen.text()[-2000:])
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+                os.close(master)
+            assert process.returncode == 130
+            assert "\x1b[?25h" in screen.text()  # the live display gave the cursor back
+            status = json.loads(fleet(["status", "interrupted", "--format", "json"], env, tmp_path).stdout)
+            assert status["workflow"] == "running"  # only the following stopped
+            canceled = fleet(["cancel", "interrupted", "--timeout", "120"], env, tmp_path)
+            assert canceled.returncode == 0, canceled.stderr[-2000:]
+        finally:
+            worker.stop()
