@@ -228,6 +228,9 @@ def status_temporal(run_id: str, kw: dict[str, Any], fmt: str) -> None:
     else:
         echo(f"run {run_id}: workflow {data['workflow']}")
         echo("  " + _progress_line(data))
+        moving = data.get("in_flight") or {}
+        if any(moving.values()):
+            echo(f"  in flight: {moving.get('dispatched', 0)} sent, {moving.get('running', 0)} running")
     leave(0)
 
 

@@ -113,7 +113,12 @@ async def progress(target: TemporalTarget, run_id: str) -> dict[str, Any]:
     state = described.status.name.lower() if described.status is not None else "unknown"
     data: dict[str, Any] = {"run_id": run_id, "workflow": state}
     if state == "running":
+        from fleet.production.watch import in_flight
+
         data.update(await handle.query("progress"))
+        beats = await in_flight(handle)  # what the running shards' heartbeats say they run now
+        data["in_flight"] = {"dispatched": sum(len(b.get("sent") or []) for b in beats),
+                             "running": sum(len(b.get("running") or []) for b in beats)}
     elif state == "completed":
         result = await handle.result()
         data.update(status=result.status, exit_code=result.exit_code, machines=result.states)

@@ -16,7 +16,7 @@ from fleet.production.connect import TemporalTarget, connect
 from fleet.production.follow import Follower, Translator
 from fleet.production.model import RunSummary
 
-__all__ = ["TemporalRunSource", "follow_run"]
+__all__ = ["TemporalRunSource", "follow_run", "in_flight"]
 
 
 class TemporalRunSource:
@@ -38,17 +38,21 @@ class TemporalRunSource:
         return json.loads(data) if data is not None else None
 
     async def in_flight(self) -> Sequence[Mapping[str, Any]]:
-        """The running shards' last heartbeats, from a describe (no worker involved)."""
-        described = await self._handle.describe()
-        found: list[Mapping[str, Any]] = []
-        for pending in described.raw_description.pending_activities:
-            payloads = pending.heartbeat_details.payloads
-            if pending.activity_type.name != "run_shard" or not payloads:
-                continue
-            values = await described.data_converter.decode(payloads)
-            if values and isinstance(values[0], Mapping):
-                found.append(values[0])
-        return found
+        return await in_flight(self._handle)
+
+
+async def in_flight(handle: Any) -> list[Mapping[str, Any]]:
+    """The running shards' last heartbeats, from a describe (no worker involved)."""
+    described = await handle.describe()
+    found: list[Mapping[str, Any]] = []
+    for pending in described.raw_description.pending_activities:
+        payloads = pending.heartbeat_details.payloads
+        if pending.activity_type.name != "run_shard" or not payloads:
+            continue
+        values = await described.data_converter.decode(payloads)
+        if values and isinstance(values[0], Mapping):
+            found.append(values[0])
+    return found
 
 
 async def follow_run(run_id: str, target: TemporalTarget, storage: Storage, translator: Translator,

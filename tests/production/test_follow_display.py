@@ -145,6 +145,7 @@ def test_ctrl_c_stops_the_following_not_the_run(
             assert "\x1b[?25h" in screen.text()  # the live display gave the cursor back
             status = json.loads(fleet(["status", "interrupted", "--format", "json"], env, tmp_path).stdout)
             assert status["workflow"] == "running"  # only the following stopped
+            assert status["in_flight"]["running"] >= 1, status  # the same heartbeats, in status
             canceled = fleet(["cancel", "interrupted", "--timeout", "120"], env, tmp_path)
             assert canceled.returncode == 0, canceled.stderr[-2000:]
         finally:
