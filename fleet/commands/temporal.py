@@ -17,7 +17,7 @@ import click
 
 from fleet.commands.common import echo, fail, guarded
 from fleet.commands.common import run_async as _run_async
-from fleet.errors import EXIT_INTERRUPTED, UsageError
+from fleet.errors import EXIT_HALTED, EXIT_INTERRUPTED, UsageError
 
 __all__ = ["cancel_temporal", "report_temporal", "resume_temporal", "run_temporal",
            "status_temporal", "target_of", "temporal", "temporal_options"]
@@ -158,7 +158,7 @@ def _env_seconds(name: str, default: float) -> float:
 
 def _follow(plan: Any, target: Any, storage: Any, run_dir: Path, kw: dict[str, Any]) -> None:
     """The embedded mode's live display and recap, fed from the workflow and the run's storage."""
-    from fleet.commands.run import use_colour
+    from fleet.commands.run import terminal_approver, use_colour
     from fleet.engine.progress import JsonLog, Progress
     from fleet.journal import job_key
     from fleet.production.client import fetch_reports
@@ -180,7 +180,9 @@ def _follow(plan: Any, target: Any, storage: Any, run_dir: Path, kw: dict[str, A
         if log is not None:
             log(event)
 
-    translator = Translator(plan, resume_hint=f"fleet resume {run_id} --approve --temporal {target.address}")
+    approver = terminal_approver()  # on a terminal a gate asks, as in the embedded mode
+    translator = Translator(plan, resume_hint=f"fleet resume {run_id} --approve --temporal {target.address}",
+                            announce_gates=approver is None)
 
     def stop_display() -> None:
         progress.close()
@@ -188,7 +190,11 @@ def _follow(plan: Any, target: Any, storage: Any, run_dir: Path, kw: dict[str, A
             log.close()
 
     try:
-        summary = _run_async(lambda: follow_run(run_id, target, storage, translator, emit))
+        summary = _run_async(lambda: follow_run(run_id, target, storage, translator, emit,
+                                                approver=approver))
+        if summary is None:  # declined at a gate: the run waits there, durably
+            stop_display()
+            leave(EXIT_HALTED)
         _run_async(lambda: fetch_reports(run_id, storage, run_dir))
         record = guarded(lambda: load_record(run_dir))
         for event in translator.unsaid((job_key(r.machine, r.step, r.rollback), r.state, r.reason)

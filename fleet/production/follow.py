@@ -90,7 +90,7 @@ class Translator:
     the embedded mode's order: a wave starts, its machines finish, the wave ends, then a gate, a
     pause, or the next wave. Pure: no I/O."""
 
-    def __init__(self, plan: Plan, *, resume_hint: str) -> None:
+    def __init__(self, plan: Plan, *, resume_hint: str, announce_gates: bool = True) -> None:
         self._jobs = jobs_of(plan)
         self._order = [job_key(j.machine, j.step, j.rollback) for j in jobs_in_order(plan)]
         self._waves = [WaveInfo(w.index, w.label, len(w.machines)) for w in plan.waves]
@@ -107,6 +107,7 @@ class Translator:
         self._on_breach = plan.rollout.on_breach
         self._pause_s = plan.rollout.pause_s
         self._resume_hint = resume_hint
+        self._announce_gates = announce_gates  # False: a terminal asks instead (embedded, too)
         self._wave_state: dict[int, str] = {}
         self._said: dict[str, JobState] = {}
         self._gates: set[int] = set()
@@ -157,14 +158,23 @@ class Translator:
         gate = answer.get("awaiting_approval")
         if isinstance(gate, int) and gate not in self._gates:
             self._gates.add(gate)
-            events.append(RunEvent(f"waiting for approval after wave {gate + 1}: continue with "
-                                   f"`{self._resume_hint}`", "warning"))
+            if self._announce_gates:
+                events.append(self.waiting(gate))
         if gate is None and answer.get("status") == "running" and self._pause_due is not None:
             events.extend(self._pause_before(self._pause_due + 1))
         if answer.get("status") == "stopping" and not self._stopping:
             self._stopping = True
             events.append(RunEvent("run canceled: launching nothing new", "warning"))
         return events
+
+    def waiting(self, gate: int) -> RunEvent:
+        return RunEvent(f"waiting for approval after wave {gate + 1}: continue with "
+                        f"`{self._resume_hint}`", "warning")
+
+    def label_after(self, gate: int) -> str:
+        """The label of the wave after ``gate`` (the embedded question names it)."""
+        later = [w for w in self._waves if w.index > gate and w.index != ROLLBACK_WAVE]
+        return later[0].label if later else "?"
 
     def _wave(self, index: int) -> WaveInfo:
         return next(wave for wave in self._waves if wave.index == index)
@@ -249,12 +259,14 @@ class Follower:
         self._translator = translator
         self._emit = emit
         self._cursor = 0
+        self.last: Mapping[str, Any] = {}  # the last answer of the workflow
         self._epoch: object = None
         self._running: dict[str, tuple[int, set[str]]] = {}  # shard -> (wave, rows already read)
         self._gate = asyncio.Semaphore(reads_at_once)
 
     async def step(self) -> bool:
         answer, started, finished = await self._query()
+        self.last = answer
         for shard_id, wave in started:
             self._running.setdefault(shard_id, (wave, set()))
         events: list[Event] = []

@@ -5,8 +5,9 @@ every ``max_every_s`` while nothing does."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from fleet.engine.events import Event
@@ -16,7 +17,7 @@ from fleet.production.connect import TemporalTarget, connect
 from fleet.production.follow import Follower, Translator
 from fleet.production.model import RunSummary
 
-__all__ = ["TemporalRunSource", "follow_run", "in_flight"]
+__all__ = ["Approver", "TemporalRunSource", "follow_run", "in_flight"]
 
 
 class TemporalRunSource:
@@ -55,10 +56,15 @@ async def in_flight(handle: Any) -> list[Mapping[str, Any]]:
     return found
 
 
+Approver = Callable[[int, str], Awaitable[bool]]
+
+
 async def follow_run(run_id: str, target: TemporalTarget, storage: Storage, translator: Translator,
-                     emit: Callable[[Event], None], *, every_s: float = 1.0,
-                     max_every_s: float = 5.0) -> RunSummary:
-    """Follow the run until its workflow ends; every event goes to ``emit``. Returns its result."""
+                     emit: Callable[[Event], None], *, approver: Approver | None = None,
+                     every_s: float = 1.0, max_every_s: float = 5.0) -> RunSummary | None:
+    """Follow the run until its workflow ends; every event goes to ``emit``. Returns its
+    result, or None when ``approver`` (a terminal's question, as in the embedded mode)
+    declined a gate: the run waits there, durably, for ``fleet resume --approve``."""
     client = await connect(target)
     handle = client.get_workflow_handle(run_id, result_type=RunSummary)
     result = asyncio.ensure_future(handle.result())
@@ -66,11 +72,21 @@ async def follow_run(run_id: str, target: TemporalTarget, storage: Storage, tran
         async with storage.store(run_id) as store:
             follower = Follower(TemporalRunSource(handle, store), translator, emit)
             wait_s = every_s
+            asked: set[int] = set()
             while not result.done():
                 try:
                     changed = await follower.step()
                 except Exception:  # a query can time out on a busy worker, a read fail: next poll
                     changed = False
+                gate = follower.last.get("awaiting_approval")
+                if approver is not None and isinstance(gate, int) and gate not in asked:
+                    asked.add(gate)
+                    if not await approver(gate, translator.label_after(gate)):
+                        emit(translator.waiting(gate))
+                        return None
+                    with contextlib.suppress(Exception):  # approved meanwhile (or not waiting)
+                        await handle.execute_update("approve", result_type=int)
+                    changed = True
                 wait_s = every_s if changed else min(max_every_s, wait_s * 1.5)
                 await asyncio.wait({result}, timeout=wait_s)
             summary: RunSummary = result.result()

@@ -49,13 +49,18 @@ def _recap(text: str) -> list[str]:
     return lines[start:end + 1]
 
 
-def _follow_under_a_pty(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, Screen]:
+def _follow_under_a_pty(args: list[str], env: dict[str, str], cwd: Path,
+                        answer: tuple[str, bytes] | None = None) -> tuple[int, Screen]:
+    """Run fleet under a pty until it exits; ``answer``: (question, what to type) once asked."""
     master, slave = pty.openpty()
     process = subprocess.Popen([sys.executable, "-m", "fleet", *args], stdin=slave, stdout=slave,
                                stderr=slave, env=env, cwd=cwd, close_fds=True)
     os.close(slave)
     screen = Screen(master)
     try:
+        if answer is not None:
+            wait_for(lambda: answer[0] in screen.text(), 120, lambda: screen.text()[-3000:])
+            os.write(master, answer[1])
         process.wait(timeout=240)  # a hang guard
         wait_for(lambda: "report:" in screen.text(), 30, lambda: screen.text()[-3000:])
     finally:
@@ -80,6 +85,13 @@ def test_followed_run_shows_the_embedded_display_and_recap(
             code, screen = _follow_under_a_pty(
                 ["run", "playbook.yaml", "-i", str(inventory), "--yes", "--run-id", "followed", "-v",
                  "--run-dir", str(tmp_path / "followed")], env, tmp_path)
+            # A gate asks on a terminal, as in the embedded mode; "y" approves it (an update).
+            (tmp_path / "gated.yaml").write_text(PLAYBOOK.replace("name: followed", "name: gated")
+                                                 + "  approve: true\n")
+            gated, gate_screen = _follow_under_a_pty(
+                ["run", "gated.yaml", "-i", str(inventory), "--yes", "--run-id", "followed-gate",
+                 "--run-dir", str(tmp_path / "gated")], env, tmp_path,
+                answer=("Start the next wave (100%)?", b"y\n"))
         finally:
             worker.stop()
     text = "\n".join(screen.fragments())
@@ -100,6 +112,9 @@ def test_followed_run_shows_the_embedded_display_and_recap(
     assert "8/8" in totals and all(t.endswith("/8") for t in totals), totals
     assert re.search(r"\] wave \d/2 .* run=1", text), text  # a machine running, from a heartbeat
     assert re.search(r"\x1b\[3[1-6]m", screen.text())
+    gate_text = "\n".join(gate_screen.fragments())
+    assert gated == 1 and "wave 2/2 [100%]: done, 5 machines" in gate_text, gate_text[-2000:]
+    assert "waiting for approval" not in gate_text
     # the same plan embedded, on an identical simulated fleet: the same recap and exit code
     with simulator(tmp_path, 8, seed=3, profile=PROFILE) as (endpoint, inventory):
         env = env_for(endpoint, azurite.connection_string, temporal_server.address)
