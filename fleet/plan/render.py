@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from fleet.plan.jsonout import write_json
 from fleet.plan.model import Excluded, Job, Plan
 from fleet.redact import mask_signatures
 from fleet.report.recap import plural
@@ -21,8 +22,6 @@ __all__ = ["PLAN_SCHEMA", "dumps_plan", "plan_to_json", "plan_to_text", "write_p
 
 PLAN_SCHEMA = "fleet.plan/1"
 T = TypeVar("T")
-# ``write_plan`` hands its writer pieces of about this many characters.
-WRITE_CHUNK_CHARS = 64 * 1024
 def _redact(value: Any) -> Any:
     if isinstance(value, str):
         return mask_signatures(value)
@@ -90,7 +89,7 @@ def _eager(items: Sequence[T], make: Callable[[T], Any]) -> list[Any]:
 class _Streamed(list[Any]):
     """A list that makes each item as the JSON encoder reaches it and keeps none: streamed, a
     10,000-job plan is never a whole-fleet tree of dicts (nor one 17 MB string) in memory.
-    The encoder is the standard one, so the bytes are exactly ``json.dumps``'s."""
+    ``write_json`` writes exactly ``json.dumps``'s bytes."""
 
     __slots__ = ("_items", "_make")
 
@@ -173,18 +172,8 @@ def dumps_plan(plan: Plan) -> str:
 
 def write_plan(plan: Plan, write: Callable[[str], object]) -> None:
     """``dumps_plan``'s text, handed to ``write`` piece by piece as it is made."""
-    encoder = json.JSONEncoder(indent=2, ensure_ascii=False)
-    pending: list[str] = []
-    size = 0
-    for chunk in encoder.iterencode(_plan_json(plan, _Streamed)):
-        pending.append(chunk)
-        size += len(chunk)
-        if size >= WRITE_CHUNK_CHARS:
-            write("".join(pending))
-            pending.clear()
-            size = 0
-    pending.append("\n")
-    write("".join(pending))
+    write_json(_plan_json(plan, _Streamed), write)
+    write("\n")
 
 
 def plan_to_text(plan: Plan, *, full: bool = False) -> str:
