@@ -241,6 +241,7 @@ class ArmClient:
             throttled=self._throttled,
             retries=self._retries,
             throttle_wait_s=self._throttle_wait_s,
+            tokens=self._throttle.levels(),
         )
 
     async def aclose(self) -> None:

@@ -151,6 +151,8 @@ class ArmStats:
     throttled: int = 0
     retries: int = 0
     throttle_wait_s: float = 0.0  # time spent waiting for bucket tokens or 429 pauses
+    # Tokens left in each bucket used (subscription -> kind -> tokens) when the stats were taken.
+    tokens: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     @property
     def total(self) -> int:

@@ -79,6 +79,10 @@ class ArmLimits:
     writes: BucketLimits = BucketLimits(burst=200, per_s=10, reserve=2)
     deletes: BucketLimits = BucketLimits(burst=200, per_s=10)
     concurrency: AimdPolicy = field(default_factory=AimdPolicy)
+    # Tokens a subscription's buckets start with (subscription id, lower case -> kind ->
+    # tokens); a bucket not named starts full. Production mode hands a subscription's buckets
+    # from one shard to the next this way (docs/readme/temporal.md, "How a run is split").
+    start_tokens: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def for_kind(self, kind: BucketKind) -> BucketLimits:
         return {"read": self.reads, "write": self.writes, "delete": self.deletes}[kind]
@@ -88,13 +92,13 @@ class TokenBucket:
     """A token bucket on an injected clock. Waiters queue FIFO behind one lock, so an empty or
     paused bucket has one sleeper, not a crowd polling it."""
 
-    def __init__(self, limits: BucketLimits, clock: Clock) -> None:
+    def __init__(self, limits: BucketLimits, clock: Clock, tokens: float | None = None) -> None:
         self.capacity = float(limits.burst)
         self.rate_per_s = float(limits.per_s)
         # Never more than the bucket can hold, or it would never serve anyone.
         self.reserve = max(0.0, min(float(limits.reserve), self.capacity - 1.0))
         self._clock = clock
-        self._tokens = self.capacity
+        self._tokens = self.capacity if tokens is None else max(0.0, min(self.capacity, tokens))
         self._updated = clock.now()
         self.paused_until = float("-inf")
         self._lock = asyncio.Lock()
@@ -167,8 +171,21 @@ class Throttle:
         key = (subscription_id.lower(), kind)
         found = self._buckets.get(key)
         if found is None:
-            found = self._buckets[key] = TokenBucket(self._limits.for_kind(kind), self._clock)
+            start = self._limits.start_tokens.get(key[0], {}).get(kind)
+            found = self._buckets[key] = TokenBucket(self._limits.for_kind(kind), self._clock, start)
         return found
+
+    def levels(self) -> dict[str, dict[str, float]]:
+        """Tokens in every bucket (all kinds) of each subscription used so far, now; a paused
+        bucket has none."""
+        now = self._clock.now()
+        out: dict[str, dict[str, float]] = {}
+        for subscription in sorted({s for s, _ in self._buckets}):
+            for kind in KINDS:
+                bucket = self.bucket(subscription, kind)
+                out.setdefault(subscription, {})[kind] = (
+                    0.0 if now < bucket.paused_until else bucket.tokens)
+        return out
 
     async def acquire(self, subscription_id: str, kind: BucketKind) -> float:
         return await self.bucket(subscription_id, kind).acquire()

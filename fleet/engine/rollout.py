@@ -31,6 +31,7 @@ from fleet.report.recap import plural
 from fleet.types import JobState, MachineRef, RolloutPolicy, canceled_by_operator
 
 if TYPE_CHECKING:
+    from fleet.arm.models import ArmStats
     from fleet.arm.protocol import ArmApi
 
 __all__ = ["STOP_KINDS", "BudgetBase", "Rollout", "RolloutOutcome", "StopKind", "resolve_amount"]
@@ -148,6 +149,10 @@ class Rollout:
 
     def counts_as_failure(self, state: JobState) -> bool:
         return self._counts_as_failure(state)
+
+    def arm_stats(self) -> ArmStats:
+        """What the run's ARM client did so far, and its buckets' tokens now."""
+        return self._arm.stats()
 
     # -- the run ---------------------------------------------------------------------------
     async def run(self) -> RolloutOutcome:

@@ -45,6 +45,7 @@ class _Hooks:
     def __init__(self, run_id: str, shard_id: str, *, run_canceled: bool = False) -> None:
         info = activity.info()
         self.attempt = info.attempt
+        self.started_s = info.started_time.timestamp()
         self._run_id = run_id
         self._shard_id = shard_id
         self._canceled = run_canceled

@@ -72,6 +72,7 @@ class RunInput:
     # The rollback's shards (wave -1): empty when the plan has no rollback steps, or its policy
     # never rolls back. Run after the waves when the run breached, as the embedded mode does.
     rollback_shards: list[ShardSpec] = field(default_factory=list)
+    buckets: dict[str, dict[str, float]] = field(default_factory=dict)  # carried: subscription -> bucket_tokens
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ class ShardInput:
     unreachable_in_run: int
     time_scale: float = 1.0
     rollback_reason: str | None = None  # a rollback shard (wave -1): why the run breached
+    # The subscription's buckets as its previous shard left them (kind -> tokens, and "at":
+    # when, server clock): fleet.production.budget. None: its first shard, full buckets.
+    bucket_tokens: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ class ShardSummary:
     needed_work: bool
     arm_requests: int
     canceled: bool = False
+    tokens_left: dict[str, float] | None = None  # the subscription's buckets at the end (kind -> tokens)
 
 
 @dataclass(frozen=True)

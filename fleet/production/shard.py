@@ -30,6 +30,7 @@ from fleet.engine.steps import machine_state
 from fleet.journal import JobRow, Journal, job_key, utc_now
 from fleet.plan.model import Plan
 from fleet.production.artifacts import ArtifactStore, shard_blob
+from fleet.production.budget import carried_limits
 from fleet.production.inflight import InFlight
 from fleet.production.model import ShardInput, ShardSummary
 from fleet.production.rows import restore_rows, row_to_json
@@ -48,6 +49,7 @@ class ShardHooks(Protocol):
     """The shard's link to Temporal (the activity context); fakes in unit tests."""
 
     attempt: int
+    started_s: float  # when this attempt started, epoch seconds by the Temporal server's clock
 
     def heartbeat(self, details: dict[str, Any]) -> None: ...
 
@@ -264,8 +266,12 @@ class ShardRun:
             elif self._interrupted:
                 rollout.stop("interrupted")
 
+        # The subscription's buckets start where its previous shard left them (budget.py).
+        limits = carried_limits(self._ctx.connection.arm_limits, inp.shard.subscription_id,
+                                inp.bucket_tokens, self._hooks.started_s)
+        connection = dataclasses.replace(self._ctx.connection, arm_limits=limits)
         return await execute_plan(
-            self._plan, connection=self._ctx.connection, run_dir=self._dir, options=self._ctx.options,
+            self._plan, connection=connection, run_dir=self._dir, options=self._ctx.options,
             clock=self._ctx.clock, transport=self._ctx.transport, resume=True, on_rollout=keep,
             before_delete=self._make_durable, rollback_only=inp.rollback_reason,
             observers=[self._in_flight],
@@ -316,6 +322,12 @@ class ShardRun:
                         self._rollout.breach(reason)
 
     # -- the result ------------------------------------------------------------------------
+    def _tokens_left(self) -> dict[str, float] | None:
+        if self._rollout is None:
+            return None
+        tokens = self._rollout.arm_stats().tokens.get(self._inp.shard.subscription_id.lower())
+        return {kind: round(float(v), 3) for kind, v in tokens.items()} if tokens else None
+
     async def _write_result(self, record: Any) -> ShardSummary:
         journal = Journal.open(self._dir / "journal.sqlite")
         try:
@@ -343,6 +355,7 @@ class ShardRun:
             needed_work=any(row.attempts for row in rows) if self._rollback else bool(rows),
             arm_requests=int(requests),
             canceled=self._canceled,
+            tokens_left=self._tokens_left(),
         )
         body = {"summary": dataclasses.asdict(summary), "rows": [row_to_json(r) for r in rows]}
         await self._store.put(shard_blob(self._inp.shard.shard_id), json.dumps(body).encode())

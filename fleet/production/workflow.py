@@ -22,6 +22,7 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from fleet.engine.amounts import resolve_amount
+    from fleet.production.budget import stamped
     from fleet.production.model import (
         ROLLBACK_WAVE,
         FinalizeInput,
@@ -64,6 +65,7 @@ class RolloutWorkflow:
         self._started: dict[int, tuple[WaveSpec, list[ShardSpec]]] = {}
         self._shard_log: list[tuple[str, int, str]] = []  # (shard, wave, started|done): `follow`
         self._done: set[str] = set()  # shards whose result the workflow has
+        self._buckets: dict[str, dict[str, float]] = {}  # subscription -> its buckets, handed on
 
     # -- what clients see and send ---------------------------------------------------------
     @workflow.query
@@ -265,6 +267,7 @@ class RolloutWorkflow:
             unreachable_in_wave=self._unreachable_wave + others_unreachable,
             unreachable_in_run=self._unreachable_run + others_unreachable,
             time_scale=inp.time_scale, rollback_reason=rollback_reason,
+            bucket_tokens=self._buckets.get(shard.subscription_id),
         )
 
     async def _run_shard(self, wave: WaveSpec, shard: ShardSpec, *,
@@ -289,6 +292,7 @@ class RolloutWorkflow:
             self._shard_log.append((shard.shard_id, wave.index, "done"))
         self._done.add(shard.shard_id)
         self._arm_requests += summary.arm_requests
+        self._hand_over(shard.subscription_id, summary)
         if rollback_reason is not None:  # rollback rows never count against the budgets
             return summary
         self._failed_wave += summary.failed
@@ -300,6 +304,13 @@ class RolloutWorkflow:
             self._breach_reason = summary.breach_reason or "a shard breached the rollout policy"
         self._check_budgets()
         return summary
+
+    def _hand_over(self, subscription_id: str, summary: ShardSummary) -> None:
+        """The subscription's next shard starts from the buckets this one left, stamped with
+        the workflow's (server) time: fleet.production.budget."""
+        left = stamped(summary.tokens_left, workflow.now().timestamp())
+        if left is not None:
+            self._buckets[subscription_id] = left
 
     # -- budgets (the engine's rule: a budget trips when its count exceeds it) --------------
     def _halted(self) -> bool:
@@ -341,6 +352,7 @@ class RolloutWorkflow:
         self._failed_run = carried.get("failed_run", 0)
         self._unreachable_run = carried.get("unreachable_run", 0)
         self._arm_requests = inp.arm_requests
+        self._buckets = dict(inp.buckets)
         self._wave_states = dict(inp.wave_states)
         self._breach_reason = inp.breach_reason
         self._approved_through = inp.approved_through
@@ -354,7 +366,7 @@ class RolloutWorkflow:
         return dataclasses.replace(
             inp, start_wave=next_wave, carried=carried, wave_states=dict(self._wave_states),
             breach_reason=self._breach_reason, approved_through=self._approved_through,
-            arm_requests=self._arm_requests,
+            arm_requests=self._arm_requests, buckets=dict(self._buckets),
         )
 
 

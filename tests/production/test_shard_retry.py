@@ -19,8 +19,9 @@ from tests.fixtures.sim import SimFactory
 
 
 class FakeHooks:
-    def __init__(self, attempt: int) -> None:
+    def __init__(self, attempt: int, started_s: float = 0.0) -> None:
         self.attempt = attempt
+        self.started_s = started_s
         self.beats: list[dict[str, Any]] = []
 
     def heartbeat(self, details: dict[str, Any]) -> None:
@@ -52,6 +53,8 @@ async def test_retry_with_lost_rows_sends_nothing_again(
         await store.prepare()
         first = await ShardRun(inp, plan, ctx, FakeHooks(1), store).run()
         assert first.states == {"succeeded": 4}
+        # The subscription's buckets as it left them, for its next shard (budget.py).
+        assert first.tokens_left is not None and set(first.tokens_left) == {"read", "write", "delete"}
         assert sim.stats()["executions_total"] == 4
         # The worker "died" before any of its results were durable: rows and result are gone,
         # and so are the run commands (deleted after the results, as a crash could leave them).
