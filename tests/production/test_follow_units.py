@@ -221,3 +221,27 @@ def test_a_shards_in_flight_jobs_by_their_position_in_the_run() -> None:
     assert seen.detail() == {"wave": second, "sent": [2], "running": [3]}
     seen(JobEvent("m-03", "apply", JobState.SUCCEEDED, second))
     assert seen.detail() == {"wave": second, "sent": [2], "running": []}
+
+
+def test_what_crosses_temporal_stays_small_at_20000_machines() -> None:
+    import json
+
+    from fleet.production.follow import SHARD_PAGE
+    from fleet.production.inflight import InFlight
+    from fleet.production.shards import DEFAULT_MAX_SHARD, cut_waves, shard_plan
+
+    machines = [MachineRef(f"sub-{i % 4:08d}", "rg", f"m-{i:05d}", "eastus", "linux") for i in range(20_000)]
+    plan = make_plan(machines, waves=[100, 1_900, 18_000])
+    waves = cut_waves(plan, DEFAULT_MAX_SHARD)
+    log = [(s.shard_id, w.index, what) for w in waves for s in w.shards for what in ("started", "done")]
+    page = json.dumps({"shards": log[:SHARD_PAGE], "next": SHARD_PAGE, "more": True})
+    assert len(page) < 16_000, len(page)  # one `follow` answer, whatever the run's size
+    # a shard's heartbeat with every one of its jobs in flight
+    wave = waves[-1]
+    shard = wave.shards[-1]
+    beat = InFlight(plan, shard_plan(plan, wave.index, shard), wave.index)
+    for job in shard_plan(plan, wave.index, shard).jobs:
+        beat(JobEvent(job.machine.name, job.step, JobState.RUNNING, wave.index))
+    detail = json.dumps(beat.detail())
+    assert len(beat.detail()["running"]) == shard.size == DEFAULT_MAX_SHARD
+    assert len(detail) < 4_000, len(detail)
