@@ -64,3 +64,4 @@ def test_writing_the_reports_does_not_hold_them_in_memory(tmp_path: Path) -> Non
     # The four files hold ~6 MB; built whole (dicts, json.dumps, ElementTree) they took ~20 MiB.
     assert total > 4_000_000
     assert peak < total / 2, f"peak {peak:,} bytes while writing {total:,} bytes of reports"
+
