@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from fleet.engine.events import Event
@@ -19,6 +20,9 @@ from fleet.production.model import RunSummary
 
 __all__ = ["Approver", "TemporalRunSource", "follow_run", "in_flight"]
 
+# A poll that gets no answer (a busy or absent worker for the query) is skipped, not waited on.
+RPC_TIMEOUT = timedelta(seconds=10)
+
 
 class TemporalRunSource:
     """``RunSource`` over a workflow handle and the run's ``ArtifactStore``."""
@@ -28,7 +32,7 @@ class TemporalRunSource:
         self._store = store
 
     async def follow(self, after: int) -> Mapping[str, Any]:
-        answer: Mapping[str, Any] = await self._handle.query("follow", after)
+        answer: Mapping[str, Any] = await self._handle.query("follow", after, rpc_timeout=RPC_TIMEOUT)
         return answer
 
     async def row_names(self, shard_id: str) -> Sequence[str]:
@@ -44,7 +48,7 @@ class TemporalRunSource:
 
 async def in_flight(handle: Any) -> list[Mapping[str, Any]]:
     """The running shards' last heartbeats, from a describe (no worker involved)."""
-    described = await handle.describe()
+    described = await handle.describe(rpc_timeout=RPC_TIMEOUT)
     found: list[Mapping[str, Any]] = []
     for pending in described.raw_description.pending_activities:
         payloads = pending.heartbeat_details.payloads

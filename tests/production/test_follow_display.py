@@ -29,7 +29,8 @@ rollout:
 """
 
 # Machines whose name ends in an even digit fail (exit 3): a recap with something to say.
-# Those ending in 1 run 6 s (wall): the heartbeats show them running meanwhile.
+# Those ending in 1 run 6 s (wall): the heartbeats show them running meanwhile. A script that
+# says "hold on" runs 30 s: still running when its follower is interrupted.
 PROFILE = """\
 agent:
   duration_s: 50
@@ -38,6 +39,8 @@ agent:
       exit_code: 3
     - match: {name: "*1"}
       duration_s: 600
+    - match: {script: "hold on"}
+      duration_s: 3000
 """
 
 
@@ -92,6 +95,7 @@ def test_followed_run_shows_the_embedded_display_and_recap(
                 ["run", "gated.yaml", "-i", str(inventory), "--yes", "--run-id", "followed-gate",
                  "--run-dir", str(tmp_path / "gated")], env, tmp_path,
                 answer=("Start the next wave (100%)?", b"y\n"))
+            _interrupt_a_follower(tmp_path, inventory, env)
         finally:
             worker.stop()
     text = "\n".join(screen.fragments())
@@ -126,42 +130,33 @@ def test_followed_run_shows_the_embedded_display_and_recap(
     assert "4 failed" in "\n".join(_recap(embedded.stdout))
 
 
-def test_ctrl_c_stops_the_following_not_the_run(
-    tmp_path: Path, azurite: Azurite, temporal_server: DevServer
-) -> None:
+
+def _interrupt_a_follower(tmp_path: Path, inventory: Path, env: dict[str, str]) -> None:
+    """Ctrl-C while following stops the following (exit 130, the cursor back), not the run."""
     import signal
 
-    (tmp_path / "playbook.yaml").write_text(PLAYBOOK)
-    slow = "agent:\n  duration_s: 3000\n"  # 30 s of wall time: still running when interrupted
-    with simulator(tmp_path, 4, seed=5, profile=slow) as (endpoint, inventory):
-        env = env_for(endpoint, azurite.connection_string, temporal_server.address,
-                      TERM="xterm-256color", FLEET_TEMPORAL_TASK_QUEUE="follow-interrupt")
-        worker = Worker(env, tmp_path / "w", tmp_path / "w.log")
-        try:
-            worker.wait_ready()
-            master, slave = pty.openpty()
-            process = subprocess.Popen(
-                [sys.executable, "-m", "fleet", "run", "playbook.yaml", "-i", str(inventory), "--yes",
-                 "--run-id", "interrupted"], stdin=slave, stdout=slave, stderr=slave, env=env,
-                cwd=tmp_path, close_fds=True)
-            os.close(slave)
-            screen = Screen(master)
-            try:
-                wait_for(lambda: "run=" in screen.text(), 120, lambda: screen.text()[-2000:])
-                process.send_signal(signal.SIGINT)
-                process.wait(timeout=60)
-                wait_for(lambda: "stopped following" in screen.text(), 30, lambda: screen.text()[-2000:])
-            finally:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
-                os.close(master)
-            assert process.returncode == 130
-            assert "\x1b[?25h" in screen.text()  # the live display gave the cursor back
-            status = json.loads(fleet(["status", "interrupted", "--format", "json"], env, tmp_path).stdout)
-            assert status["workflow"] == "running"  # only the following stopped
-            assert status["in_flight"]["running"] >= 1, status  # the same heartbeats, in status
-            canceled = fleet(["cancel", "interrupted", "--timeout", "120"], env, tmp_path)
-            assert canceled.returncode == 0, canceled.stderr[-2000:]
-        finally:
-            worker.stop()
+    (tmp_path / "slow.yaml").write_text(PLAYBOOK.replace("echo applied", "echo hold on"))
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fleet", "run", "slow.yaml", "-i", str(inventory), "--yes",
+         "--run-id", "interrupted"], stdin=slave, stdout=slave, stderr=slave, env=env,
+        cwd=tmp_path, close_fds=True)
+    os.close(slave)
+    screen = Screen(master)
+    try:
+        wait_for(lambda: "run=" in screen.text(), 120, lambda: screen.text()[-2000:])
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+        wait_for(lambda: "stopped following" in screen.text(), 30, lambda: screen.text()[-2000:])
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(master)
+    assert process.returncode == 130
+    assert "\x1b[?25h" in screen.text()  # the live display gave the cursor back
+    status = json.loads(fleet(["status", "interrupted", "--format", "json"], env, tmp_path).stdout)
+    assert status["workflow"] == "running"  # only the following stopped
+    assert status["in_flight"]["running"] >= 1, status  # the same heartbeats, in status
+    canceled = fleet(["cancel", "interrupted", "--timeout", "120"], env, tmp_path)
+    assert canceled.returncode == 0, canceled.stderr[-2000:]
