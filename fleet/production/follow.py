@@ -262,36 +262,45 @@ class Follower:
         self.last: Mapping[str, Any] = {}  # the last answer of the workflow
         self._epoch: object = None
         self._running: dict[str, tuple[int, set[str]]] = {}  # shard -> (wave, rows already read)
+        self._finishing: dict[str, int] = {}  # shard -> wave: finished, its result not yet read
+        self._said = 0
         self._gate = asyncio.Semaphore(reads_at_once)
 
     async def step(self) -> bool:
+        """One poll. Events are handed on as they are made: a read that fails midway loses
+        none of them, and a finished shard whose result could not be read is read next time."""
         answer, started, finished = await self._query()
         self.last = answer
         for shard_id, wave in started:
             self._running.setdefault(shard_id, (wave, set()))
-        events: list[Event] = []
+        self._finishing.update(finished)
+        said = self._said
         details = await self._source.in_flight() if self._running else []
         for index in self._translator.waves:
-            events += self._translator.opening(answer, index)
-            for shard_id, wave in finished:  # results first: they end what began earlier
-                if wave == index:
-                    self._running.pop(shard_id, None)
+            self._say(self._translator.opening(answer, index))
+            for shard_id, wave in sorted(self._finishing.items()):  # results first: they end
+                if wave == index:                                   # what began earlier
                     result = await self._source.read(shard_blob(shard_id))
+                    self._finishing.pop(shard_id)
+                    self._running.pop(shard_id, None)
                     if isinstance(result, Mapping):
-                        events += self._translator.rows(result.get("rows") or [])
+                        self._say(self._translator.rows(result.get("rows") or []))
             for shard_id, (wave, _seen) in list(self._running.items()):
                 if wave == index:
-                    events += self._translator.rows(await self._new_rows(shard_id))
-            events += self._translator.in_flight(details, index)
-            events += self._translator.ending(answer, index)
-        events += self._translator.closing(answer)
+                    self._say(self._translator.rows(await self._new_rows(shard_id)))
+            self._say(self._translator.in_flight(details, index))
+            self._say(self._translator.ending(answer, index))
+        self._say(self._translator.closing(answer))
+        return bool(self._said != said or started or finished)
+
+    def _say(self, events: list[Event]) -> None:
         for event in events:
             self._emit(event)
-        return bool(events or started or finished)
+        self._said += len(events)
 
-    async def _query(self) -> tuple[Mapping[str, Any], list[tuple[str, int]], list[tuple[str, int]]]:
+    async def _query(self) -> tuple[Mapping[str, Any], list[tuple[str, int]], dict[str, int]]:
         started: list[tuple[str, int]] = []
-        finished: list[tuple[str, int]] = []
+        finished: dict[str, int] = {}
         while True:
             answer = await self._source.follow(self._cursor)
             epoch = answer.get("epoch")
@@ -299,13 +308,16 @@ class Follower:
                 if self._epoch is not None:
                     # Continued as new (always at a wave boundary): every shard of the
                     # previous history has ended, and the cursor starts over.
-                    finished += [(s, wave) for s, (wave, _seen) in self._running.items()]
+                    finished.update((s, wave) for s, (wave, _seen) in self._running.items())
                     self._cursor = 0
                     self._epoch = epoch
                     continue
                 self._epoch = epoch
             for shard_id, wave, what in answer.get("shards") or []:
-                (started if what == "started" else finished).append((str(shard_id), int(wave)))
+                if what == "started":
+                    started.append((str(shard_id), int(wave)))
+                else:
+                    finished[str(shard_id)] = int(wave)
             self._cursor = int(answer.get("next", self._cursor))
             if not answer.get("more"):
                 return answer, started, finished

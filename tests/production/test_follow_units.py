@@ -245,3 +245,31 @@ def test_what_crosses_temporal_stays_small_at_20000_machines() -> None:
     detail = json.dumps(beat.detail())
     assert len(beat.detail()["running"]) == shard.size == DEFAULT_MAX_SHARD
     assert len(detail) < 4_000, len(detail)
+
+
+def test_a_failed_read_loses_nothing() -> None:
+    machines = _machines(2)
+    plan = make_plan(machines)
+    (only,) = (w.index for w in plan.waves)
+
+    class Flaky(FakeSource):
+        failures = 1
+
+        async def read(self, name: str) -> Any:
+            if name == shard_blob("s1") and self.failures:
+                self.failures -= 1
+                raise OSError("storage hiccup")
+            return await super().read(name)
+
+    source = Flaky()
+    follower, events, _ = _follower(source, plan)
+    source.answer["waves"] = {str(only): "done"}
+    source.log += [("s1", only, "started"), ("s1", only, "done")]
+    source.blobs[shard_blob("s1")] = {"rows": [_row(machines[0], "succeeded"), _row(machines[1], "failed")]}
+    try:
+        asyncio.run(follower.step())
+    except OSError:
+        pass
+    assert _said(events) == [f"wave {only} started"]  # said before the read failed
+    assert asyncio.run(follower.step())
+    assert _said(events) == [f"wave {only} started", "m-00 succeeded", "m-01 failed", f"wave {only} done"]
