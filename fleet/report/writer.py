@@ -53,6 +53,10 @@ def write_reports(
                     handle.write(chunk)
             os.replace(tmp, path)
         except OSError as error:
+            tmp.unlink(missing_ok=True)
             raise RunFolderError(f"{path}: cannot write: {error.strerror or error}") from error
+        except BaseException:  # a renderer failed half-way: no half-written file left behind
+            tmp.unlink(missing_ok=True)
+            raise
         written[fmt] = path
     return written

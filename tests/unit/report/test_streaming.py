@@ -8,6 +8,8 @@ import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from fleet.report import load_record, record_to_dict, write_reports
 from fleet.report.html import render_html
 from fleet.report.page import island_json
@@ -65,3 +67,14 @@ def test_writing_the_reports_does_not_hold_them_in_memory(tmp_path: Path) -> Non
     assert total > 4_000_000
     assert peak < total / 2, f"peak {peak:,} bytes while writing {total:,} bytes of reports"
 
+
+
+def test_a_report_that_fails_half_way_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    record = sample_record()
+    path = write_reports(tmp_path, record, ["json"])["json"]
+    before = path.read_text(encoding="utf-8")
+    broken = replace(record, results=(*record.results, None))  # type: ignore[arg-type]
+    with pytest.raises(AttributeError):
+        write_reports(tmp_path, broken, ["json"])
+    assert path.read_text(encoding="utf-8") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
