@@ -12,7 +12,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from fleet.engine.rollout import Rollout
 from fleet.errors import RunStoppedError
@@ -23,15 +23,23 @@ from fleet.types import JobState, RunRecord
 if TYPE_CHECKING:
     from fleet.arm.credentials import TokenProvider
 
-__all__ = ["handle_interrupts", "principal_of", "watch_cancel", "write_private", "write_retry_file"]
+__all__ = [
+    "handle_interrupts", "open_private", "principal_of", "watch_cancel", "write_private",
+    "write_retry_file",
+]
 
 CANCEL_CHECK_S = 1.0
 
 
+def open_private(path: Path) -> TextIO:
+    """Open a run-folder file for writing, readable by its owner only."""
+    fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+    return os.fdopen(fd, "w", encoding="utf-8")
+
+
 def write_private(path: Path, text: str) -> None:
     """Write a run-folder file readable by its owner only."""
-    fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    with open_private(path) as handle:
         handle.write(text)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import sqlite3
 from collections import Counter
@@ -20,9 +19,9 @@ from typing import TYPE_CHECKING
 from fleet.engine.connection import Connection
 from fleet.engine.control import (
     handle_interrupts,
+    open_private,
     principal_of,
     watch_cancel,
-    write_private,
     write_retry_file,
 )
 from fleet.engine.events import ArmNotice, Event, Observer, RunEvent
@@ -125,11 +124,12 @@ def _open_journal(
             journal.close()
             raise
         return journal, plan
-    from fleet.plan.render import plan_to_json
+    from fleet.plan.render import write_plan
 
     instance = new_instance()
     plan = with_instance(plan, instance)
-    write_private(run_dir / "plan.json", json.dumps(plan_to_json(plan), indent=2) + "\n")
+    with open_private(run_dir / "plan.json") as handle:  # streamed: never 17 MB of text at once
+        write_plan(plan, handle.write)
     journal = Journal.create(
         run_dir / "journal.sqlite",
         {
