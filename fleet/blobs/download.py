@@ -62,14 +62,13 @@ async def write_capped(
 ) -> StreamCapture:
     """Write ``chunks`` (the stream from offset ``kept_from`` on) to ``dest``, at most
     ``max_bytes`` of it, and describe it. ``total_size`` is the whole stream's size."""
-    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     digest = hashlib.sha256()
     written = 0
     head = b""
     window = bytearray()
     tmp = dest.with_name(dest.name + ".part")
     try:
-        with os.fdopen(os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "wb") as out:
+        with os.fdopen(_open_private(tmp), "wb") as out:
             async for chunk in chunks:
                 room = max_bytes - written
                 if room <= 0:
@@ -100,11 +99,22 @@ async def write_capped(
     )
 
 
+def _open_private(path: Path) -> int:
+    """Open ``path`` for writing, owner only (0600), making its folder (0700) only when it is
+    missing: the caller usually made it already, and a mkdir per file is a syscall per file."""
+    flags = os.O_CREAT | os.O_TRUNC | os.O_WRONLY
+    try:
+        return os.open(path, flags, 0o600)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return os.open(path, flags, 0o600)
+
+
 def _write_private(path: Path, data: bytes) -> None:
     """Output files are their owner's only (0600), like everything in a run folder."""
-    with os.fdopen(os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "wb") as out:
+    with os.fdopen(_open_private(path), "wb") as out:
         out.write(data)
-    os.chmod(path, 0o600)  # an existing file keeps its mode through O_TRUNC
+        os.fchmod(out.fileno(), 0o600)  # an existing file keeps its mode through O_TRUNC
 
 
 def capture_from_text(
@@ -119,7 +129,6 @@ def capture_from_text(
     if text is None:
         return StreamCapture(source="none")
     data = text.encode("utf-8", "replace")
-    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     _write_private(dest, data)
     return StreamCapture(
         source=source,

@@ -90,10 +90,14 @@ class OutputCollector:
         self._clock = clock
         self._cap = max_output_bytes
         self._policy = policy
+        self._made: Path | None = None  # the output/ folder, once made
 
     async def collect(self, job: Job, view: ViewLike | None, folder: Path) -> Collected:
-        # Never parents=True: a run folder deleted mid-run must fail here, not be recreated.
-        folder.parent.mkdir(exist_ok=True, mode=0o700)  # output/: owner only
+        # Never parents=True: a run folder deleted mid-run must fail here, not be recreated
+        # (without output/, the machine's mkdir fails). output/ is made once per run.
+        if self._made != folder.parent:
+            folder.parent.mkdir(exist_ok=True, mode=0o700)  # output/: owner only
+            self._made = folder.parent
         folder.mkdir(exist_ok=True, mode=0o700)
         step = job.step + (".rollback" if job.rollback else "")
         out_path, err_path = folder / f"{step}.out", folder / f"{step}.err"
