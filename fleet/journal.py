@@ -171,6 +171,8 @@ class Journal:
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self._db = connection
+        # Poll counts waiting for the next transaction (see ``count_poll``).
+        self._pending_polls: dict[str, int] = {}
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -215,20 +217,40 @@ class Journal:
         return db
 
     def close(self) -> None:
-        self._db.close()
+        try:
+            if self._pending_polls:
+                with contextlib.suppress(RunStoppedError):
+                    self.flush()  # counts only: a full disk must not stop the close
+        finally:
+            self._db.close()
+
+    def flush(self) -> None:
+        """Write the poll counts still waiting (one transaction)."""
+        with self._writing():
+            pass
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
         """One transaction. Disk full or a read-only folder: it rolls back (the journal stays
-        intact) and the run stops, resumable."""
+        intact) and the run stops, resumable. Poll counts waiting ride along."""
+        pending, self._pending_polls = self._pending_polls, {}
         try:
             with self._db:
+                if pending:
+                    self._db.executemany(
+                        "UPDATE jobs SET polls = polls + ? WHERE job_key = ?",
+                        [(count, key) for key, count in pending.items()],
+                    )
                 yield
-        except sqlite3.OperationalError as error:
-            raise RunStoppedError(
-                f"{self.path}: cannot write the journal ({error}); free space or fix "
-                "permissions, then `fleet resume`"
-            ) from error
+        except BaseException as error:
+            for key, count in pending.items():  # rolled back: they wait for the next one
+                self._pending_polls[key] = self._pending_polls.get(key, 0) + count
+            if isinstance(error, sqlite3.OperationalError):
+                raise RunStoppedError(
+                    f"{self.path}: cannot write the journal ({error}); free space or fix "
+                    "permissions, then `fleet resume`"
+                ) from error
+            raise
 
     # -- meta ------------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
@@ -301,6 +323,28 @@ class Journal:
                 f"UPDATE jobs SET {assignments} WHERE job_key = ?", [*columns.values(), key]
             )
 
+    def count_poll(self, key: str) -> None:
+        """Count one GET of a job. Not a transaction of its own: the count joins the next
+        write (any job's) or ``flush``; every read of job rows flushes first. A crash loses at
+        most the counts since the last write, which are statistics, never a decision: no
+        intent or outcome waits on them."""
+        self._pending_polls[key] = self._pending_polls.get(key, 0) + 1
+
+    def begin_attempt(self, key: str, started_at: str) -> int:
+        """The intent to send: attempts + 1 and state DISPATCHED, in one transaction, durable
+        on return (before the PUT may leave). Returns the attempt's number."""
+        with self._writing():
+            row = self._db.execute(
+                "UPDATE jobs SET attempts = attempts + 1, state = ?, started_at = ?"
+                " WHERE job_key = ? RETURNING attempts",
+                (JobState.DISPATCHED.value, started_at, key),
+            ).fetchone()
+            self._db.execute(
+                "INSERT INTO transitions(job_key, at, state, detail) VALUES (?, ?, ?, ?)",
+                (key, utc_now(), JobState.DISPATCHED.value, None),
+            )
+        return int(row[0]) if row is not None else 1
+
     def bump(self, key: str, column: str, by: int = 1) -> None:
         if column not in ("polls", "attempts"):
             raise ValueError(column)
@@ -311,6 +355,8 @@ class Journal:
         return self._rows("", ())
 
     def _rows(self, where: str, args: tuple[Any, ...]) -> Iterator[JobRow]:
+        if self._pending_polls:
+            self.flush()
         cursor = self._db.execute(
             "SELECT job_key, machine_json, step, step_index, wave, rollback, run_command_name, state,"
             " exit_code, attempts, polls, started_at, ended_at, reason, output_json, error_json"

@@ -7,11 +7,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 
-from fleet.types import JobState
+from fleet.journal import JobRow
+from fleet.types import JobState, StreamCapture
 
-__all__ = ["ArmNotice", "Event", "JobEvent", "Observer", "RunEvent", "WaveEvent", "WaveEventState"]
+__all__ = [
+    "ArmNotice",
+    "Event",
+    "JobEvent",
+    "Observer",
+    "RunEvent",
+    "WaveEvent",
+    "WaveEventState",
+    "finished_event_extras",
+]
 
 WaveEventState = Literal["started", "done", "halted", "stopped", "skipped"]
 
@@ -56,3 +67,19 @@ class ArmNotice:
 
 Event = JobEvent | WaveEvent | RunEvent | ArmNotice
 Observer = Callable[[Event], None]
+
+
+def finished_event_extras(row: JobRow | None, output: StreamCapture) -> dict[str, Any]:
+    """For the ``-v`` line of a finished job: how long it ran, its output's first line."""
+    extras: dict[str, Any] = {}
+    started = row.started_at if row is not None else None
+    if started:
+        try:
+            begun = datetime.fromisoformat(started.replace("Z", "+00:00"))
+            extras["duration_s"] = max(0.0, (datetime.now(UTC) - begun).total_seconds())
+        except ValueError:
+            pass
+    first = next((line.strip() for line in (output.excerpt or "").splitlines() if line.strip()), "")
+    if first:
+        extras["first_line"] = first[:200]
+    return extras

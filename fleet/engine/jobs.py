@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
-import hashlib
-import json
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fleet.engine.body import RequestBodies, request_sha256
 from fleet.engine.classify import is_terminal, judge
 from fleet.engine.collect import Collected, OutputCollector
-from fleet.engine.events import JobEvent, Observer
+from fleet.engine.events import JobEvent, Observer, finished_event_extras
 from fleet.engine.options import Clock, EngineOptions
 from fleet.engine.poller import PollOutcome, PollScheduler
 from fleet.errors import FleetError, OutcomeUnknownError, RunStoppedError
@@ -26,7 +23,7 @@ from fleet.failpoints import Failpoints
 from fleet.journal import JobRow, Journal, job_key, utc_now
 from fleet.plan.model import Job
 from fleet.redact import SecretMask
-from fleet.types import JobState, SecretRef, StreamCapture
+from fleet.types import JobState, SecretRef
 
 if TYPE_CHECKING:
     from fleet.arm.models import RunCommandView
@@ -45,12 +42,6 @@ def put_sent_note(attempt: int) -> str:
 
 def _lower(text: str | None) -> str:
     return (text or "").lower()
-
-
-def request_sha256(job: Job) -> str:
-    """Hash of the rendered request without secrets or blob links (for the audit trail)."""
-    data = json.dumps(job.request, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(data).hexdigest()
 
 
 class JobRunner:
@@ -80,10 +71,11 @@ class JobRunner:
         self._clock = clock
         self._options = options
         self._emit = emit
-        self._resolve = resolve_secret
         self._output_dirs = output_dirs
         # Every secret value resolved in this run: masked in outputs, excerpts and reasons.
         self._mask = SecretMask()
+        self._bodies = RequestBodies(storage=storage, options=options,
+                                     resolve_secret=resolve_secret, mask=self._mask)
         self._collector = OutputCollector(
             storage=storage, run_dir=run_dir, clock=clock,
             max_output_bytes=options.max_output_bytes, policy=options.collect, mask=self._mask,
@@ -152,16 +144,16 @@ class JobRunner:
     async def _dispatch(self, job: Job) -> JobState | None:
         """Send the PUT, intent first. Returns a terminal state if it could not be sent."""
         try:
-            body = await self._body(job)
+            body = await self._bodies.render(job)
         except FleetError as error:
             return self.mark(job, JobState.ERROR, f"could not prepare the request: {error}")
         # Intent before action: after a crash, DISPATCHED means "the PUT may have been sent";
         # the "PUT sent" note, written right before the PUT leaves, tells resume whether it did.
+        # One transaction: attempts + 1 and DISPATCHED, durable before the PUT can leave.
         key = self._key(job)
-        self._journal.bump(key, "attempts")
-        self._transition(job, JobState.DISPATCHED, None, started_at=utc_now())
-        row = self._journal.job(key)
-        note = put_sent_note(row.attempts if row is not None else 1)
+        note = put_sent_note(self._journal.begin_attempt(key, utc_now()))
+        self._emit(JobEvent(job.machine.name, job.step, JobState.DISPATCHED, job.wave, None,
+                            job.rollback))
         sent: list[bool] = []
 
         def on_send() -> None:
@@ -252,51 +244,10 @@ class JobRunner:
         return await self._final(job, JobState.CANCELED, reason, None, collected, delete=False)
 
     def _on_poll(self, key: str) -> None:
-        self._journal.bump(key, "polls")
+        self._journal.count_poll(key)  # joins the next journal write: a count, not an intent
         self._failpoints.hit("poll")
 
     # -- steps -----------------------------------------------------------------------------
-    async def _body(self, job: Job) -> dict[str, Any]:
-        body: dict[str, Any] = copy.deepcopy(dict(job.request))
-        props = body.setdefault("properties", {})
-        expires = datetime.now(UTC) + timedelta(
-            seconds=job.timeout_s + self._options.timeout_margin_s + self._options.sas_margin_s
-        )
-        if self._storage is not None:
-            props["outputBlobUri"] = self._storage.blob_sas_url(job.output_blob, expires_at=expires)
-            props["errorBlobUri"] = self._storage.blob_sas_url(job.error_blob, expires_at=expires)
-            if job.script_upload is not None:
-                script_blob = job.output_blob.rsplit(".", 2)[0] + ".script"
-                props["source"] = {
-                    "scriptUri": await self._storage.upload_script(
-                        script_blob, job.script_upload, expires_at=expires
-                    )
-                }
-        elif job.script_upload is not None:
-            props["source"] = {"script": job.script_upload}
-        if job.protected_parameters:
-            props["protectedParameters"] = [
-                {"name": name, "value": self._secret(ref)} for name, ref in job.protected_parameters
-            ]
-        if job.run_as_password is not None:
-            props["runAsPassword"] = self._secret(job.run_as_password)
-        return body
-
-    def _secret(self, ref: SecretRef) -> str:
-        value = self._resolve(ref)
-        self._mask.add(value)
-        return value
-
-    def _learn_secrets(self, job: Job) -> None:
-        """Know this job's secrets before reading its output, also when it was sent by an
-        earlier process (resume): a secret that cannot be resolved now is simply not added."""
-        refs = [ref for _, ref in job.protected_parameters]
-        if job.run_as_password is not None:
-            refs.append(job.run_as_password)
-        for ref in refs:
-            with contextlib.suppress(FleetError):
-                self._mask.add(self._resolve(ref))
-
     async def _finish(self, job: Job, outcome: PollOutcome) -> JobState:
         if not outcome.terminal and not outcome.vanished:
             # One last look before calling it a timeout: slow answers can hide a script that
@@ -358,7 +309,7 @@ class JobRunner:
             job,
             state,
             reason,
-            event=_event_extras(self._journal.job(self._key(job)), collected.output),
+            event=finished_event_extras(self._journal.job(self._key(job)), collected.output),
             exit_code=view.exit_code if view else None,
             ended_at=utc_now(),
             reason="; ".join(notes) or None,
@@ -384,7 +335,7 @@ class JobRunner:
 
     async def _collect_into_run_folder(self, job: Job, view: RunCommandView | None) -> Collected:
         folder = self._run_dir / "output" / self._output_dirs[job.machine.key]
-        self._learn_secrets(job)
+        self._bodies.learn_secrets(job)
         return await self._collector.collect(job, view, folder)
 
     async def cleanup(self, job: Job) -> None:
@@ -451,19 +402,3 @@ class JobRunner:
         self._journal.transition(self._key(job), state, detail, **fields)
         self._emit(JobEvent(job.machine.name, job.step, state, job.wave, detail, job.rollback,
                             **(event or {})))
-
-
-def _event_extras(row: JobRow | None, output: StreamCapture) -> dict[str, Any]:
-    """For the ``-v`` line of a finished job: how long it ran, its output's first line."""
-    extras: dict[str, Any] = {}
-    started = row.started_at if row is not None else None
-    if started:
-        try:
-            begun = datetime.fromisoformat(started.replace("Z", "+00:00"))
-            extras["duration_s"] = max(0.0, (datetime.now(UTC) - begun).total_seconds())
-        except ValueError:
-            pass
-    first = next((line.strip() for line in (output.excerpt or "").splitlines() if line.strip()), "")
-    if first:
-        extras["first_line"] = first[:200]
-    return extras
