@@ -57,6 +57,10 @@ class PollPolicy:
     step_fraction: float = 0.5
     scout_every: int = 10
     estimate_every_s: float = 2.0  # rebuild the estimate at most this often (CPU)
+    # ... and only once this fraction of its observations are new: a rebuild costs O(n), so
+    # rebuilding on a clock alone cost O(n) per machine (n in flight + finished) and grew
+    # with the fleet; this way each observation pays for a bounded number of rebuilds.
+    estimate_change_fraction: float = 0.05
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,7 +75,8 @@ class PollScheduler:
         self._own_finishes = 0  # durations we measured, so observe_duration does not recount
         self._estimate: SurvivalEstimate | None = None
         self._built_at = float("-inf")
-        self._changed = False
+        self._changes = 0  # observations new since the estimate was built
+        self._built_size = 0  # observations the estimate was built from
 
     # -- observations ----------------------------------------------------------------------
     def observe_duration(self, seconds: float) -> None:
@@ -85,7 +86,7 @@ class PollScheduler:
             self._own_finishes -= 1
             return
         self._finished.append(seconds)
-        self._changed = True
+        self._changes += 1
 
     def _current_estimate(self, now: float) -> SurvivalEstimate | None:
         if not self._finished and not self._live:
@@ -94,11 +95,13 @@ class PollScheduler:
         grew = self._estimate is not None and len(self._finished) >= 2 * max(
             1, self._estimate.completions
         )
-        if self._changed and (stale or grew):
+        enough = self._changes >= self._policy.estimate_change_fraction * self._built_size
+        if self._changes and ((stale and enough) or grew):
             alive = [e.alive_age for e in self._live.values() if e.polls > 0]
             self._estimate = SurvivalEstimate(self._finished, alive)
             self._built_at = now
-            self._changed = False
+            self._built_size = len(self._finished) + len(alive)
+            self._changes = 0
         return self._estimate
 
     # -- waiting ---------------------------------------------------------------------------
@@ -283,11 +286,11 @@ class PollScheduler:
             # It ended somewhere in (last seen running, now]: take the middle.
             self._finished.append((entry.alive_age + sent_age) / 2)
             self._own_finishes += 1
-            self._changed = True
+            self._changes += 1
             entry.future.set_result(PollOutcome(view, entry.polls, True))
             return
         entry.alive_age = sent_age
-        self._changed = True
+        self._changes += 1
         self._reschedule(entry)
 
     def _reschedule(self, entry: _Entry, error: str | None = None) -> None:
