@@ -28,6 +28,7 @@ from pathlib import Path
 
 from fleet.arm.retry import RetryPolicy
 from fleet.arm.throttle import ArmLimits, BucketLimits
+from fleet.commands.common import loop_factory
 from fleet.engine.options import EngineOptions, ScaledClock
 from fleet.engine.session import Connection, execute_plan
 from fleet.inventory import load_inventory
@@ -99,9 +100,11 @@ def cli() -> None:
     parser.add_argument("-i", "--inventory", required=True)
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--time-scale", type=float, required=True)
+    parser.add_argument("--event-loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
     started = time.monotonic()
-    code = asyncio.run(main(args))
+    with asyncio.Runner(loop_factory=loop_factory(args.event_loop)) as runner:
+        code = runner.run(main(args))
     print(f"driver makespan {time.monotonic() - started:.3f}s exit {code}", flush=True)
     raise SystemExit(code)
 

@@ -145,6 +145,7 @@ def run_one(
     lower_bound: float | None = None,
     cprofile: bool = False,
     subscriptions: int = 1,
+    event_loop: str = "asyncio",
 ) -> Row:
     """One contender against a fresh simulator. Without ``lower_bound``, it is computed in
     the order of the inventory file the simulator wrote (the order both contenders use)."""
@@ -175,12 +176,14 @@ def run_one(
                 run_dir = workdir / "run"
                 playbook = _playbook(workdir, concurrency)
                 if time_scale == 1.0:
-                    argv = [PYTHON, "-m", "fleet", "run", str(playbook), "-i", str(sim.inventory),
+                    argv = [PYTHON, "-m", "fleet", "--event-loop", event_loop, "run",
+                            str(playbook), "-i", str(sim.inventory),
                             "--yes", "--run-dir", str(run_dir)]  # fmt: skip
                 else:
                     argv = [PYTHON, "-m", "bench.fleet_driver", str(playbook), "-i",
                             str(sim.inventory), "--run-dir", str(run_dir),
-                            "--time-scale", repr(time_scale)]  # fmt: skip
+                            "--time-scale", repr(time_scale),
+                            "--event-loop", event_loop]  # fmt: skip
                 if cprofile:  # the client under the stdlib profiler (slower: not for the table)
                     argv[1:1] = ["-m", "cProfile", "-o", str(workdir / "fleet.prof")]
                 usage = run_child(argv, env=env, log=log, cwd=REPO, timeout_s=timeout_s)
@@ -334,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "work" / "results.jsonl")
     parser.add_argument("--cprofile", action="store_true",
                         help="run fleet under cProfile (WORKDIR/fleet.prof); its row is not comparable")
+    parser.add_argument("--event-loop", choices=["asyncio", "uvloop"], default="asyncio",
+                        help="fleet's event loop (uvloop: the `fast` extra)")
     args = parser.parse_args(argv)
     contenders = [c for c in args.contenders.split(",") if c]
     for c in contenders:
@@ -341,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown contender {c!r} (expected {', '.join(CONTENDERS)})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     context = run_context()
-    print(context_line(context), flush=True)
+    print(context_line(context) + f" · fleet's event loop {args.event_loop}", flush=True)
     print(HEADER, flush=True)
     for size in (int(s) for s in args.sizes.split(",")):
         for contender in contenders:
@@ -351,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
                 time_scale=args.time_scale, seed=args.seed, profile=args.profile,
                 workdir=args.workdir / f"{size}-{contender}-{stamp}",
                 cprofile=args.cprofile and contender == "fleet",
-                subscriptions=args.subscriptions,
+                subscriptions=args.subscriptions, event_loop=args.event_loop,
             )  # fmt: skip
             print(row.markdown(), flush=True)
             if row.parts_cpu_s:

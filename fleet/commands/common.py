@@ -10,10 +10,10 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from fleet.errors import EXIT_INPUT, EXIT_INTERRUPTED, FleetError
+from fleet.errors import EXIT_INPUT, EXIT_INTERRUPTED, FleetError, UsageError
 from fleet.termtext import clean
 
-__all__ = ["echo", "fail", "guarded", "run_async"]
+__all__ = ["echo", "fail", "guarded", "loop_factory", "run_async"]
 
 T = TypeVar("T")
 
@@ -58,6 +58,35 @@ def guarded(fn: Callable[[], T]) -> T:
         sys.exit(EXIT_INPUT)
 
 
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop ``name`` names: None for asyncio's own, uvloop's (the ``fast`` extra,
+    off by default; its measured gain is in docs/readme/performance.md) when asked for."""
+    if name == "asyncio":
+        return None
+    if name != "uvloop":
+        raise UsageError(f"--event-loop {name}: expected asyncio or uvloop")
+    try:
+        import uvloop
+    except ImportError as error:
+        raise UsageError("--event-loop uvloop needs uvloop: pip install 'fleet[fast]'") from error
+    return uvloop.new_event_loop
+
+
+def _event_loop() -> str:
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if isinstance(ctx.obj, dict) and "event_loop" in ctx.obj:
+            return str(ctx.obj["event_loop"])
+        ctx = ctx.parent
+    return "asyncio"
+
+
 def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run one coroutine to completion under ``guarded``."""
-    return guarded(lambda: asyncio.run(factory()))
+    """Run one coroutine to completion under ``guarded``, on the event loop ``--event-loop``
+    chose."""
+
+    def run() -> T:
+        with asyncio.Runner(loop_factory=loop_factory(_event_loop())) as runner:
+            return runner.run(factory())
+
+    return guarded(run)
