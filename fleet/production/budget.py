@@ -26,15 +26,18 @@ def stamped(tokens: Mapping[str, float] | None, at_s: float) -> dict[str, float]
 
 
 def carried_limits(limits: ArmLimits | None, subscription_id: str,
-                   left: Mapping[str, float] | None, now_s: float) -> ArmLimits | None:
+                   left: Mapping[str, float] | None, now_s: float,
+                   time_scale: float = 1.0) -> ArmLimits | None:
     """``limits`` whose buckets for ``subscription_id`` start where the previous shard left
     them (``left``: tokens per kind and ``AT_KEY``), refilled at each bucket's rate for the
     seconds since; never more than a burst, never negative time (a clock going backwards
-    refills nothing). No ``left`` (the subscription's first shard): ``limits`` unchanged."""
+    refills nothing). No ``left`` (the subscription's first shard): ``limits`` unchanged.
+    ``time_scale``: wall seconds per second of the engine's clock (a rehearsal on a scaled
+    simulator), whose seconds the buckets' rates count."""
     if not left or AT_KEY not in left:
         return limits
     base = limits or ArmLimits()
-    elapsed_s = max(0.0, now_s - float(left[AT_KEY]))
+    elapsed_s = max(0.0, now_s - float(left[AT_KEY])) / (time_scale if time_scale > 0 else 1.0)
     start: dict[str, float] = {}
     for kind in KINDS:
         if kind not in left:

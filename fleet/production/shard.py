@@ -268,7 +268,7 @@ class ShardRun:
 
         # The subscription's buckets start where its previous shard left them (budget.py).
         limits = carried_limits(self._ctx.connection.arm_limits, inp.shard.subscription_id,
-                                inp.bucket_tokens, self._hooks.started_s)
+                                inp.bucket_tokens, self._hooks.started_s, inp.time_scale)
         connection = dataclasses.replace(self._ctx.connection, arm_limits=limits)
         return await execute_plan(
             self._plan, connection=connection, run_dir=self._dir, options=self._ctx.options,

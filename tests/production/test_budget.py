@@ -33,6 +33,9 @@ def test_carried_tokens_refill_at_each_kinds_rate_and_never_exceed_a_burst() -> 
     assert start["read"] == 10.0 + 1.5 * 25  # reads refill 25/s
     assert start["write"] == 15.0  # writes 10/s
     assert start["delete"] == 200.0  # capped at the burst
+    # On a scaled rehearsal (0.01 wall s per engine second) 1.5 wall s is 150 engine seconds.
+    scaled = carried_limits(limits, SUB, left, now_s=100.015, time_scale=0.01)
+    assert scaled is not None and abs(scaled.start_tokens[SUB.lower()]["write"] - 15.0) < 1e-6
     # A clock that went backwards refills nothing; no hand-over leaves the limits alone.
     back = carried_limits(limits, SUB, left, now_s=50.0)
     assert back is not None and back.start_tokens[SUB.lower()]["write"] == 0.0
