@@ -69,7 +69,9 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
         import uvloop
     except ImportError as error:
         raise UsageError("--event-loop uvloop needs uvloop: pip install 'fleet[fast]'") from error
-    return uvloop.new_event_loop
+    # Typed here so mypy agrees with and without uvloop installed (without, it is Any).
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def _event_loop() -> str:
