@@ -22,7 +22,7 @@ PLAYBOOK = """\
 name: followed
 hosts: all
 script: echo applied {{ machine.name }}
-timeout: 10m
+timeout: 6h  # a hang guard: 216 s of wall time at time scale 0.01, so a loaded machine never times a script out
 rollout:
   waves: [3, "100%"]
   max_concurrency: 4

@@ -23,7 +23,7 @@ parameters:
   port: "443"
 protected_parameters:
   token: '{{ secret("env:FLEET_TEST_TOKEN") }}'
-timeout: 10m
+timeout: 6h  # a hang guard: 216 s of wall time at time scale 0.01, so a loaded machine never times a script out
 rollout:
   waves: [2, "100%"]
   approve: true

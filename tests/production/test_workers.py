@@ -23,7 +23,7 @@ PLAYBOOK = """\
 name: fail-over
 hosts: all
 script: echo applied {{ machine.name }}
-timeout: 10m
+timeout: 6h  # a hang guard: 216 s of wall time at time scale 0.01, so a loaded machine never times a script out
 rollout:
   waves: [30, "100%"]
   max_concurrency: 40
