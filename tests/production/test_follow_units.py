@@ -244,7 +244,7 @@ def test_what_crosses_temporal_stays_small_at_20000_machines() -> None:
         beat(JobEvent(job.machine.name, job.step, JobState.RUNNING, wave.index))
     detail = json.dumps(beat.detail())
     assert len(beat.detail()["running"]) == shard.size == DEFAULT_MAX_SHARD
-    assert len(detail) < 4_000, len(detail)
+    assert len(detail) < 8 * DEFAULT_MAX_SHARD, len(detail)  # a few bytes per job in flight
 
 
 def test_a_failed_read_loses_nothing() -> None:
