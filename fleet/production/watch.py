@@ -63,6 +63,14 @@ async def in_flight(handle: Any) -> list[Mapping[str, Any]]:
 Approver = Callable[[int, str], Awaitable[bool]]
 
 
+def _raise_if_cancelled() -> None:
+    """Ctrl-C cancels the following task; a library that catches the CancelledError and raises
+    an error of its own (an RPC error, a storage error) must not make the loop go on."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def follow_run(run_id: str, target: TemporalTarget, storage: Storage, translator: Translator,
                      emit: Callable[[Event], None], *, approver: Approver | None = None,
                      every_s: float = 1.0, max_every_s: float = 5.0) -> RunSummary | None:
@@ -78,10 +86,12 @@ async def follow_run(run_id: str, target: TemporalTarget, storage: Storage, tran
             wait_s = every_s
             asked: set[int] = set()
             while not result.done():
+                _raise_if_cancelled()
                 try:
                     changed = await follower.step()
                 except Exception:  # a query can time out on a busy worker, a read fail: next poll
-                    changed = False
+                    _raise_if_cancelled()  # ... but a cancellation (Ctrl-C) a library turned
+                    changed = False        # into an ordinary error still stops following
                 gate = follower.last.get("awaiting_approval")
                 if approver is not None and isinstance(gate, int) and gate not in asked:
                     asked.add(gate)

@@ -139,14 +139,22 @@ def _interrupt_a_follower(tmp_path: Path, inventory: Path, env: dict[str, str]) 
     master, slave = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "fleet", "run", "slow.yaml", "-i", str(inventory), "--yes",
-         "--run-id", "interrupted"], stdin=slave, stdout=slave, stderr=slave, env=env,
-        cwd=tmp_path, close_fds=True)
+         "--run-id", "interrupted"], stdin=slave, stdout=slave, stderr=slave,
+        env={**env, "PYTHONFAULTHANDLER": "1"}, cwd=tmp_path, close_fds=True)
     os.close(slave)
     screen = Screen(master)
     try:
         wait_for(lambda: "run=" in screen.text(), 120, lambda: screen.text()[-2000:])
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            # Seen once (a quiet machine, 2026-11-29): one Ctrl-C did not end the follower
+            # within 60 s. SIGABRT makes faulthandler print every thread's stack to the pty.
+            process.send_signal(signal.SIGABRT)
+            process.wait(timeout=30)
+            raise AssertionError("one Ctrl-C did not stop the follower; its stacks:\n"
+                                 + screen.text()[-6000:]) from None
         wait_for(lambda: "stopped following" in screen.text(), 30, lambda: screen.text()[-2000:])
     finally:
         if process.poll() is None:
