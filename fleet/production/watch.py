@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -80,12 +81,23 @@ async def follow_run(run_id: str, target: TemporalTarget, storage: Storage, tran
     client = await connect(target)
     handle = client.get_workflow_handle(run_id, result_type=RunSummary)
     result = asyncio.ensure_future(handle.result())
+    # Ctrl-C stops following through an event of our own, not only by cancelling this task: a
+    # cancellation can be swallowed where it meets a library's timeout (seen: one Ctrl-C left
+    # the follower running, idle in select, for over 60 s), an event cannot.
+    interrupted = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled = False
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGINT, interrupted.set)
+        handled = True
     try:
         async with storage.store(run_id) as store:
             follower = Follower(TemporalRunSource(handle, store), translator, emit)
             wait_s = every_s
             asked: set[int] = set()
             while not result.done():
+                if interrupted.is_set():
+                    raise KeyboardInterrupt
                 _raise_if_cancelled()
                 try:
                     changed = await follower.step()
@@ -102,7 +114,10 @@ async def follow_run(run_id: str, target: TemporalTarget, storage: Storage, tran
                         await handle.execute_update("approve", result_type=int)
                     changed = True
                 wait_s = every_s if changed else min(max_every_s, wait_s * 1.5)
-                await asyncio.wait({result}, timeout=wait_s)
+                stop = asyncio.ensure_future(interrupted.wait())
+                await asyncio.wait({result, stop}, timeout=wait_s,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                stop.cancel()
             summary: RunSummary = result.result()
             try:  # the last shards' rows and the waves' final states
                 await follower.step()
@@ -111,3 +126,5 @@ async def follow_run(run_id: str, target: TemporalTarget, storage: Storage, tran
             return summary
     finally:
         result.cancel()
+        if handled:
+            loop.remove_signal_handler(signal.SIGINT)
