@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 import ssl
+from asyncio import sslproto
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ from aiohttp import web
 from fleet.arm.client import ArmClient
 from fleet.arm.credentials import build_credential
 from fleet.arm.retry import RetryPolicy
-from fleet.arm.transport import TransportFailure, make_transport
+from fleet.arm.transport import TLS_READ_BUFFER_BYTES, TransportFailure, make_transport
 from fleet.errors import UsageError
 from fleet.types import MachineRef
 from tests.unit.arm.fakes import FakeClock
@@ -203,6 +205,35 @@ async def test_https_with_a_private_ca_file(tls_files: tuple[ssl.SSLContext, str
     finally:
         await runner.cleanup()
     assert len(fake.auth_seen) == 1  # the untrusted attempt never reached the server
+
+
+async def test_tls_connections_read_through_a_bounded_buffer(
+    tls_files: tuple[ssl.SSLContext, str],
+) -> None:
+    """asyncio's 256 KiB read buffer per TLS connection is resident at once (zero-filled):
+    a 100-connection pool held 25 MiB. Connections opened after ``make_transport`` read
+    through a 32 KiB buffer, and a body far larger than it still arrives whole."""
+    server_ctx, ca_path = tls_files
+    body = bytes(range(256)) * 4096  # 1 MiB
+
+    async def big(_: web.Request) -> web.Response:
+        return web.Response(body=body)
+
+    app = web.Application()
+    app.router.add_get("/big", big)
+    runner, port = await serve(app, server_ctx)
+    transport = make_transport(ca_file=ca_path, endpoint=f"https://127.0.0.1:{port}")
+    try:
+        response = await transport.request(
+            "GET", f"https://127.0.0.1:{port}/big", headers={}, timeout_s=30
+        )
+        # The connection is still open (kept alive), its protocol reachable by the collector.
+        buffers = [len(o._ssl_buffer) for o in gc.get_objects() if isinstance(o, sslproto.SSLProtocol)]
+    finally:
+        await transport.aclose()
+        await runner.cleanup()
+    assert response.status == 200 and response.body == body
+    assert buffers and max(buffers) <= TLS_READ_BUFFER_BYTES < 256 * 1024
 
 
 def test_unreadable_ca_file_is_a_usage_error(tmp_path: Path) -> None:
