@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -19,14 +19,14 @@ from typing import Any
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import (
     AzureError,
-    HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
 )
 from azure.storage.blob import ContentSettings, UserDelegationKey
 from azure.storage.blob.aio import BlobClient, BlobServiceClient, ContainerClient
 
-from fleet.blobs.download import write_capped
+from fleet.arm.transport import Transport, make_transport
+from fleet.blobs.fetch import READ_TIMEOUT_S, fetch_capped
 from fleet.blobs.sas import (
     MAX_SAS_LIFETIME,
     READ_ONLY,
@@ -40,18 +40,10 @@ from fleet.types import StreamCapture
 
 __all__ = ["RunStorage", "container_name"]
 
-# Small download requests: many machines download at once, and the SDK would otherwise
-# buffer up to 32 MiB per first request.
-_SINGLE_GET_BYTES = 4 * 1024 * 1024
-_CHUNK_GET_BYTES = 1024 * 1024
 # use_env_settings=False: no proxy or netrc from the environment (as the ARM transport), and
 # no thread hop per request to look them up (aiohttp does that off the loop: ~2 % of the
 # client's CPU per blob GET at N = 2,000).
-_CLIENT_OPTIONS: dict[str, Any] = {
-    "max_single_get_size": _SINGLE_GET_BYTES,
-    "max_chunk_get_size": _CHUNK_GET_BYTES,
-    "use_env_settings": False,
-}
+_CLIENT_OPTIONS: dict[str, Any] = {"use_env_settings": False}
 
 Clock = Callable[[], datetime]
 
@@ -89,8 +81,13 @@ class RunStorage:
         account_key: str | None,
         credential: AsyncTokenCredential | None = None,
         clock: Clock = _utcnow,
+        reads: Transport | None = None,
+        read_timeout_s: float = READ_TIMEOUT_S,
     ) -> None:
         self._service = service
+        # Output reads: plain GETs through a connection pool of their own (made on first use).
+        self._reads = reads
+        self._read_timeout_s = read_timeout_s
         self._account_key = account_key
         self._credential = credential
         self._clock = clock
@@ -142,7 +139,12 @@ class RunStorage:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._service.close()
+        try:
+            if self._reads is not None:
+                await self._reads.aclose()
+                self._reads = None
+        finally:
+            await self._service.close()
 
     async def prepare(self, *, retries: int | None = None) -> None:
         """Create the run's container (idempotent); with Entra sign-in, fetch a user delegation
@@ -151,20 +153,23 @@ class RunStorage:
         blip)."""
         options: dict[str, Any] = {} if retries is None else {"retry_total": retries}
         if self._account_key is None:
-            now = self._clock()
-            try:
-                self._ud_key = await self._service.get_user_delegation_key(
-                    now - timedelta(minutes=5), now + MAX_SAS_LIFETIME, **options
-                )
-            except AzureError as error:
-                raise _storage_error("getting a user delegation key", error) from error
-            self._ud_key_expiry = now + MAX_SAS_LIFETIME
+            await self._fetch_user_delegation_key(options)
         try:
             await self._service.create_container(self.container, **options)
         except ResourceExistsError:
             pass
         except AzureError as error:
             raise _storage_error(f"creating container {self.container}", error) from error
+
+    async def _fetch_user_delegation_key(self, options: dict[str, Any]) -> None:
+        now = self._clock()
+        try:
+            self._ud_key = await self._service.get_user_delegation_key(
+                now - timedelta(minutes=5), now + MAX_SAS_LIFETIME, **options
+            )
+        except AzureError as error:
+            raise _storage_error("getting a user delegation key", error) from error
+        self._ud_key_expiry = now + MAX_SAS_LIFETIME
 
     def _blob(self, blob_name: str) -> BlobClient:
         """A client for one blob, from the run's one container client (made on first use)."""
@@ -231,60 +236,18 @@ class RunStorage:
         max_bytes: int,
         relative_to: Path | None = None,
     ) -> StreamCapture:
-        """Download one output/error blob to ``dest``: streamed, keeping the last ``max_bytes``,
-        sha256 of the kept bytes. A missing blob is a size-0 capture with no file. The
-        capture's ``path`` is relative to ``relative_to`` (the run folder) when given."""
-        if max_bytes < 0:
-            raise StorageError("max_bytes must not be negative")
-        blob = self._blob(blob_name)
-        # One request in the common case: a ranged GET of the first max_bytes also tells the
-        # blob's full size. Only a blob larger than the cap needs a second GET, for its tail.
-        try:
-            if max_bytes > 0:
-                first = await blob.download_blob(offset=0, length=max_bytes)
-                size = _full_size(first.properties)
-            else:
-                first = None
-                size = int((await blob.get_blob_properties()).size or 0)
-        except ResourceNotFoundError:
-            return StreamCapture(source="blob")
-        except HttpResponseError as error:
-            if error.status_code != 416:  # a range on an empty blob: 416 InvalidRange
-                raise _storage_error(f"reading blob {blob_name}", error) from error
-            first, size = None, 0
-        except AzureError as error:
-            raise _storage_error(f"reading blob {blob_name}", error) from error
-        offset = max(0, size - max_bytes)
+        """Download one output/error blob to ``dest``: keeping the last ``max_bytes``, sha256
+        of the kept bytes. A missing blob is a size-0 capture with no file. The capture's
+        ``path`` is relative to ``relative_to`` (the run folder) when given. Plain ranged GETs
+        through the run's storage connection pool, each signed with a read-only SAS for this
+        blob alone (``fleet.blobs.fetch``), not the SDK's pipeline."""
+        if self._account_key is None and self._ud_key is None:
+            await self._fetch_user_delegation_key({})  # reading a finished run: no container to make
+        if self._reads is None:
+            self._reads = make_transport(ca_file=None, endpoint=self.blob_endpoint)
 
-        async def chunks() -> AsyncIterator[bytes]:
-            if size == 0 or offset >= size:
-                return
-            try:
-                downloader = first if offset == 0 and first is not None else (
-                    await blob.download_blob(offset=offset)
-                )
-                async for chunk in downloader.chunks():
-                    yield chunk
-            except AzureError as error:
-                raise _storage_error(f"downloading blob {blob_name}", error) from error
+        def sign() -> str:
+            return self._sign(blob_name, READ_ONLY, self._clock())  # clamped: 15 minutes
 
-        return await write_capped(
-            chunks(),
-            dest,
-            total_size=size,
-            kept_from=offset,
-            max_bytes=max_bytes,
-            relative_to=relative_to,
-        )
-
-
-
-def _full_size(properties: Any) -> int:
-    """A ranged GET's properties describe the range; Content-Range ("bytes 0-999/10240")
-    carries the blob's full size."""
-    content_range = getattr(properties, "content_range", None)
-    if isinstance(content_range, str) and "/" in content_range:
-        total = content_range.rsplit("/", 1)[1]
-        if total.isdigit():
-            return int(total)
-    return int(getattr(properties, "size", 0) or 0)
+        return await fetch_capped(self._reads, sign, blob_name, dest, max_bytes=max_bytes,
+                                  relative_to=relative_to, timeout_s=self._read_timeout_s)
