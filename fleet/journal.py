@@ -9,11 +9,13 @@ bodies are stored only as a hash computed without secrets.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import json
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -130,12 +132,21 @@ def _columns(fields: Mapping[str, Any]) -> dict[str, Any]:
         if name not in _COLUMNS:
             raise ValueError(f"not a journal column: {name}")
         if name in ("output", "error"):
-            columns[f"{name}_json"] = json.dumps(asdict(value)) if value is not None else None
+            columns[f"{name}_json"] = _capture_json(value) if value is not None else None
         elif isinstance(value, JobState):
             columns[name] = value.value
         else:
             columns[name] = value
     return columns
+
+
+_CAPTURE_FIELDS = tuple(f.name for f in fields(StreamCapture))
+
+
+def _capture_json(capture: StreamCapture) -> str:
+    """A capture's JSON column: its fields are plain values, so no ``asdict`` (which deep-copies
+    every value, a measurable share of a machine's journal work)."""
+    return json.dumps({name: getattr(capture, name) for name in _CAPTURE_FIELDS})
 
 
 def _wave_state(text: str) -> WaveState:
@@ -161,6 +172,13 @@ def _record(kind: type[T], text: str, what: str) -> T:
                              "(edited by hand?)") from error
 
 
+@functools.lru_cache(maxsize=2048)
+def _machine(text: str) -> MachineRef:
+    """A row's machine: the same text for the job's whole life, parsed once while it runs
+    (MachineRef is frozen, so sharing one is safe)."""
+    return _record(MachineRef, text, "machine")
+
+
 def _capture(text: str | None) -> StreamCapture:
     return _record(StreamCapture, text, "output record") if text else StreamCapture()
 
@@ -171,8 +189,10 @@ class Journal:
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self._db = connection
-        # Poll counts waiting for the next transaction (see ``count_poll``).
+        # Poll counts and cleaned marks waiting for the next transaction (``count_poll``,
+        # ``mark_cleaned``): statistics and a cleanup flag, never an intent or an outcome.
         self._pending_polls: dict[str, int] = {}
+        self._pending_cleaned: list[str] = []
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -218,9 +238,9 @@ class Journal:
 
     def close(self) -> None:
         try:
-            if self._pending_polls:
+            if self._pending_polls or self._pending_cleaned:
                 with contextlib.suppress(RunStoppedError):
-                    self.flush()  # counts only: a full disk must not stop the close
+                    self.flush()  # counts and marks only: a full disk must not stop the close
         finally:
             self._db.close()
 
@@ -234,6 +254,7 @@ class Journal:
         """One transaction. Disk full or a read-only folder: it rolls back (the journal stays
         intact) and the run stops, resumable. Poll counts waiting ride along."""
         pending, self._pending_polls = self._pending_polls, {}
+        cleaned, self._pending_cleaned = self._pending_cleaned, []
         try:
             with self._db:
                 if pending:
@@ -241,10 +262,15 @@ class Journal:
                         "UPDATE jobs SET polls = polls + ? WHERE job_key = ?",
                         [(count, key) for key, count in pending.items()],
                     )
+                if cleaned:
+                    self._db.executemany(
+                        "UPDATE jobs SET cleaned = 1 WHERE job_key = ?", [(key,) for key in cleaned]
+                    )
                 yield
         except BaseException as error:
             for key, count in pending.items():  # rolled back: they wait for the next one
                 self._pending_polls[key] = self._pending_polls.get(key, 0) + count
+            self._pending_cleaned[:0] = cleaned
             if isinstance(error, sqlite3.OperationalError):
                 raise RunStoppedError(
                     f"{self.path}: cannot write the journal ({error}); free space or fix "
@@ -354,8 +380,8 @@ class Journal:
     def jobs(self) -> Iterator[JobRow]:
         return self._rows("", ())
 
-    def _rows(self, where: str, args: tuple[Any, ...]) -> Iterator[JobRow]:
-        if self._pending_polls:
+    def _rows(self, where: str, args: tuple[Any, ...], *, flush: bool = True) -> Iterator[JobRow]:
+        if flush and (self._pending_polls or self._pending_cleaned):
             self.flush()
         cursor = self._db.execute(
             "SELECT job_key, machine_json, step, step_index, wave, rollback, run_command_name, state,"
@@ -366,7 +392,7 @@ class Journal:
         for row in cursor.fetchall():
             yield JobRow(
                 job_key=row[0],
-                machine=_record(MachineRef, row[1], "machine"),
+                machine=_machine(row[1]),
                 step=row[2],
                 step_index=row[3],
                 wave=row[4],
@@ -388,13 +414,19 @@ class Journal:
         return {key: sha for key, sha in rows}
 
     def job(self, key: str) -> JobRow | None:
-        for row in self._rows("WHERE job_key = ?", (key,)):
-            return row
+        """One job's row, poll counts still waiting included (read without a transaction: a
+        machine's row is read several times on its way, and each flush would be a commit)."""
+        for row in self._rows("WHERE job_key = ?", (key,), flush=False):
+            waiting = self._pending_polls.get(key, 0)
+            return dataclasses.replace(row, polls=row.polls + waiting) if waiting else row
         return None
 
     def mark_cleaned(self, key: str) -> None:
-        with self._writing():
-            self._db.execute("UPDATE jobs SET cleaned = 1 WHERE job_key = ?", (key,))
+        """The job's run command is deleted. Not a transaction of its own: it joins the next
+        write (any job's), ``flush`` or ``close``. A crash can lose it; then ``fleet resume``
+        deletes the run command once more, and a 404 there is fine: a lost mark costs a
+        DELETE, never a run."""
+        self._pending_cleaned.append(key)
 
     def uncleaned(self) -> list[JobRow]:
         """Terminal jobs that were dispatched but whose run command was not deleted yet."""

@@ -28,19 +28,43 @@ from fleet.clock import Clock
 from fleet.engine.options import CollectPolicy
 from fleet.errors import FleetError
 from fleet.plan.model import Job
-from fleet.redact import SecretMask
+from fleet.redact import SecretMask, redact_text
 from fleet.types import StreamCapture
 
 __all__ = [
+    "AGENT_MESSAGE_MAX_CHARS",
     "COLLECT_FAILED_NOTE",
+    "VIEW_TAIL_NOTE",
     "BlobReader",
     "CollectPolicy",
     "Collected",
     "OutputCollector",
     "ViewLike",
+    "agent_blob_failure",
 ]
 
 COLLECT_FAILED_NOTE = "output could not be downloaded"
+VIEW_TAIL_NOTE = ("output blob stayed empty although the agent reported output: kept the "
+                  "instanceView's last 4 KB")
+# How much of the agent's own word on a failed blob write a row quotes.
+AGENT_MESSAGE_MAX_CHARS = 300
+_BLOB_WORDS = re.compile(r"(?i)\bblob")
+
+
+def agent_blob_failure(view: ViewLike | None) -> str | None:
+    """The agent's ``executionMessage`` when it says a blob write failed (a partial or empty
+    output blob is then explained by the agent itself), redacted and bounded; else None.
+    Only for a script that ran to its end: a TimedOut or Canceled execution's message is
+    already the row's reason."""
+    if view is None or (view.execution_state or "").lower() not in ("succeeded", "failed"):
+        return None
+    message = " ".join((view.execution_message or "").split())
+    if not message or not _BLOB_WORDS.search(message):
+        return None
+    message = redact_text(message)
+    if len(message) > AGENT_MESSAGE_MAX_CHARS:
+        message = message[: AGENT_MESSAGE_MAX_CHARS - 1] + "…"
+    return f'the agent reported: "{message}"'
 
 
 class BlobReader(Protocol):
@@ -63,6 +87,9 @@ class ViewLike(Protocol):
 
     @property
     def error(self) -> str | None: ...
+
+    @property
+    def execution_message(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +146,12 @@ class OutputCollector:
                 out, err = StreamCapture(), StreamCapture()
             else:
                 if out.source == "instance_view":
-                    note = ("output blob stayed empty although the agent reported output: "
-                            "kept the instanceView's last 4 KB")
+                    note = VIEW_TAIL_NOTE
                 elif out.truncated:
                     note = f"output truncated at {self._cap} bytes"
+            said = agent_blob_failure(view)
+            if said is not None:
+                note = "; ".join(n for n in (note, said) if n)
         else:
             out = capture_from_text(view_out, out_path, relative_to=self._run_dir)
             err = capture_from_text(view_err, err_path, relative_to=self._run_dir)
@@ -169,6 +198,13 @@ class OutputCollector:
     def _with_group_digest(capture: StreamCapture, data: bytes | None, job: Job) -> StreamCapture:
         if data is None:
             return capture
-        name = re.compile(re.escape(job.machine.name.encode()), re.IGNORECASE)
-        digest = hashlib.sha256(name.sub(b"<machine>", data)).hexdigest()
+        name = job.machine.name.encode()
+        if name.lower() not in data.lower():
+            # The common case: the output does not name its machine, so it groups by its own
+            # hash (already taken) and no pattern is compiled (re's cache holds 512: with
+            # thousands of machines every job compiled its own).
+            digest = capture.sha256 or hashlib.sha256(data).hexdigest()
+        else:
+            pattern = re.compile(re.escape(name), re.IGNORECASE)
+            digest = hashlib.sha256(pattern.sub(b"<machine>", data)).hexdigest()
         return dataclasses.replace(capture, group_sha256=digest)

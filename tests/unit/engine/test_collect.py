@@ -4,12 +4,21 @@ The store is a fake at the typed seam (``BlobReader``); the engine tests use Azu
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from fleet.engine.collect import COLLECT_FAILED_NOTE, BlobReader, CollectPolicy, OutputCollector
+from fleet.engine.collect import (
+    AGENT_MESSAGE_MAX_CHARS,
+    COLLECT_FAILED_NOTE,
+    VIEW_TAIL_NOTE,
+    BlobReader,
+    CollectPolicy,
+    OutputCollector,
+    agent_blob_failure,
+)
 from fleet.errors import StorageError
 from fleet.plan.model import Job
 from fleet.types import MachineRef, StreamCapture
@@ -25,6 +34,7 @@ class View:
     execution_state: str | None = "Succeeded"
     output: str | None = "hello\n"
     error: str | None = ""
+    execution_message: str | None = ""
 
 
 @dataclass
@@ -45,7 +55,8 @@ class ScriptedStore:
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(outcome)
         rel = dest.relative_to(relative_to).as_posix() if relative_to else str(dest)
-        return StreamCapture(source="blob", path=rel, size_bytes=len(outcome), sha256="x")
+        return StreamCapture(source="blob", path=rel, size_bytes=len(outcome),
+                             sha256=hashlib.sha256(outcome).hexdigest())
 
 
 class Sleeps:
@@ -111,3 +122,42 @@ async def test_stderr_read_only_when_the_instance_view_does_not_say_empty(
     got = await collector(store, tmp_path, Sleeps()).collect(JOB, View(error=err_view), tmp_path / "o")
     assert ("o.err" in store.reads) is (err_view is None)
     assert got.error.source == "blob"
+
+
+async def test_the_agents_word_on_a_failed_blob_write_is_quoted_redacted_and_bounded(
+    tmp_path: Path
+) -> None:
+    message = ("Failed to write output blob https://acct.blob.core.windows.net/c/m/a1.out"
+               "?sp=racw&sig=SECRETSIG: HTTP 503 ServerBusy " + "x" * 600)
+    store = ScriptedStore({"o.out": [b""]})
+    view = View(output="tail\n", execution_message=message)
+    got = await collector(store, tmp_path, Sleeps()).collect(JOB, view, tmp_path / "o")
+    assert got.note is not None and got.note.startswith(VIEW_TAIL_NOTE + "; the agent reported: ")
+    quoted = got.note.split("the agent reported: ", 1)[1]
+    assert "Failed to write output blob" in quoted and "HTTP 503" in quoted
+    assert "SECRETSIG" not in got.note and "racw" not in got.note
+    assert len(quoted) <= AGENT_MESSAGE_MAX_CHARS + 2  # the quotes
+
+
+@pytest.mark.parametrize(("state", "message", "quoted"), [
+    ("Succeeded", "Failed to write error blob /c/m/a1.err: timeout", True),
+    ("Failed", "Blob write failed", True),
+    ("TimedOut", "Failed to write output blob: timeout", False),  # already the row's reason
+    ("Succeeded", "Script ran with warnings", False),
+    ("Succeeded", "", False),
+])
+def test_only_a_finished_scripts_blob_failure_is_quoted(state: str, message: str, quoted: bool) -> None:
+    said = agent_blob_failure(View(execution_state=state, execution_message=message))
+    assert (said is not None) is quoted
+    assert agent_blob_failure(None) is None
+
+
+async def test_outputs_group_by_hash_with_the_machines_own_name_blanked(tmp_path: Path) -> None:
+    store = ScriptedStore({"o.out": [b"hello from VM1\n"], "p.out": [b"hello from nobody\n"]})
+    named = await collector(store, tmp_path, Sleeps()).collect(JOB, View(), tmp_path / "a")
+    assert named.output.group_sha256 == hashlib.sha256(b"hello from <machine>\n").hexdigest()
+    plain_job = Job(machine=JOB.machine, step="check", step_index=1, wave=0, run_command_name="rc2",
+                    output_blob="p.out", error_blob="p.err", request={}, timeout_s=60)
+    plain = await collector(store, tmp_path, Sleeps()).collect(plain_job, View(), tmp_path / "b")
+    assert plain.output.group_sha256 == hashlib.sha256(b"hello from nobody\n").hexdigest()
+    assert plain.error.group_sha256 == hashlib.sha256(b"").hexdigest()  # known empty: no read
