@@ -29,10 +29,12 @@ class OutputStore(Protocol):
         ...
 
     async def download(
-        self, blob_name: str, dest: Path, *, max_bytes: int, relative_to: Path | None = None
+        self, blob_name: str, dest: Path, *, max_bytes: int, relative_to: Path | None = None,
+        timeout_s: float = 60.0,
     ) -> StreamCapture:
         """Download one blob to ``dest``, keeping the last ``max_bytes``; a missing blob is an
-        empty capture. The capture's path is relative to ``relative_to`` when given."""
+        empty capture. The capture's path is relative to ``relative_to`` when given. Each
+        request gives up after ``timeout_s`` (a ``StorageError``)."""
         ...
 
 

@@ -82,12 +82,10 @@ class RunStorage:
         credential: AsyncTokenCredential | None = None,
         clock: Clock = _utcnow,
         reads: Transport | None = None,
-        read_timeout_s: float = READ_TIMEOUT_S,
     ) -> None:
         self._service = service
         # Output reads: plain GETs through a connection pool of their own (made on first use).
         self._reads = reads
-        self._read_timeout_s = read_timeout_s
         self._account_key = account_key
         self._credential = credential
         self._clock = clock
@@ -235,6 +233,7 @@ class RunStorage:
         *,
         max_bytes: int,
         relative_to: Path | None = None,
+        timeout_s: float = READ_TIMEOUT_S,
     ) -> StreamCapture:
         """Download one output/error blob to ``dest``: keeping the last ``max_bytes``, sha256
         of the kept bytes. A missing blob is a size-0 capture with no file. The capture's
@@ -250,4 +249,4 @@ class RunStorage:
             return self._sign(blob_name, READ_ONLY, self._clock())  # clamped: 15 minutes
 
         return await fetch_capped(self._reads, sign, blob_name, dest, max_bytes=max_bytes,
-                                  relative_to=relative_to, timeout_s=self._read_timeout_s)
+                                  relative_to=relative_to, timeout_s=timeout_s)

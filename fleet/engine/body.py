@@ -8,7 +8,6 @@ excerpts and reasons never show it.
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import json
 from collections.abc import Callable
@@ -50,8 +49,11 @@ class RequestBodies:
         self.mask = mask
 
     async def render(self, job: Job) -> dict[str, Any]:
-        body: dict[str, Any] = copy.deepcopy(dict(job.request))
-        props = body.setdefault("properties", {})
+        # Only ``properties`` gets keys added (values are replaced, never changed in place):
+        # two shallow copies keep the plan's body intact without a deep copy per job.
+        body: dict[str, Any] = dict(job.request)
+        props: dict[str, Any] = dict(body.get("properties") or {})
+        body["properties"] = props
         expires = datetime.now(UTC) + timedelta(
             seconds=job.timeout_s + self._options.timeout_margin_s + self._options.sas_margin_s
         )

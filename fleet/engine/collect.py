@@ -72,7 +72,8 @@ class BlobReader(Protocol):
     has it): reading a blob."""
 
     async def download(
-        self, blob_name: str, dest: Path, *, max_bytes: int, relative_to: Path | None = None
+        self, blob_name: str, dest: Path, *, max_bytes: int, relative_to: Path | None = None,
+        timeout_s: float = 60.0,
     ) -> StreamCapture: ...
 
 
@@ -179,7 +180,8 @@ class OutputCollector:
                 delay = min(self._policy.max_backoff_s, delay * 2)
             try:
                 capture = await self._storage.download(
-                    blob, dest, max_bytes=self._cap, relative_to=self._run_dir
+                    blob, dest, max_bytes=self._cap, relative_to=self._run_dir,
+                    timeout_s=self._policy.read_timeout_s,
                 )
             except FleetError as error:
                 last_error = error

@@ -20,11 +20,13 @@ __all__ = [
 class CollectPolicy:
     """How hard collection tries before an output counts as unreadable (see engine/collect.py):
     ``attempts`` reads of one blob, ``backoff_s`` doubling up to ``max_backoff_s`` between
-    them (about 15 s in all by default: a busy storage account's hiccup, not an outage)."""
+    them (about 15 s in all by default: a busy storage account's hiccup, not an outage), each
+    read abandoned (and tried again) after ``read_timeout_s`` without its answer."""
 
     attempts: int = 4
     backoff_s: float = 1.0
     max_backoff_s: float = 8.0
+    read_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,8 @@ class ReadFaults:
     empty_first: int = 0  # per blob: answer the first N reads as an empty blob (416 on a range)
     outage: bool = False  # every read fails (403) while set
     delay_s: float = 0.0  # every read waits this long first
+    stall_first: int = 0  # per blob: the first N reads wait stall_s before their answer
+    stall_s: float = 0.0
     reads: Counter[str] = field(default_factory=Counter)
 
 
@@ -57,6 +59,8 @@ class BlobProxy:
             seen = faults.reads[blob]
             if faults.delay_s:
                 await asyncio.sleep(faults.delay_s)
+            if seen <= faults.stall_first:
+                await asyncio.sleep(faults.stall_s)  # a read that outlasts the client's timeout
             if faults.outage or seen <= faults.fail_first:
                 return web.Response(status=403, headers={"x-ms-error-code": "AuthorizationFailure"},
                                     text="<Error><Code>AuthorizationFailure</Code></Error>")

@@ -6,13 +6,14 @@ machine executed once) and the agents' own output in Azurite, read directly."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from azure.storage.blob import BlobServiceClient
 
-from fleet.engine.options import CollectPolicy
+from fleet.engine.options import CollectPolicy, EngineOptions
 from fleet.engine.session import execute_plan
 from fleet.types import JobState, RunRecord
 from fleet_sim.azurite import Azurite
@@ -39,10 +40,11 @@ def agent_outputs(azurite: Azurite, record: RunRecord, plan_jobs: dict[str, str]
             for key, blob in plan_jobs.items()}
 
 
-async def run(sim: SimServer, tmp_path: Path, conn: str, run_id: str) -> tuple[RunRecord, dict[str, str]]:
+async def run(sim: SimServer, tmp_path: Path, conn: str, run_id: str,
+              options: EngineOptions = OPTIONS) -> tuple[RunRecord, dict[str, str]]:
     plan = make_plan(machines_of(sim), run_id=run_id)
     record = await execute_plan(plan, connection=connection(sim, conn), run_dir=tmp_path / "run",
-                                options=OPTIONS)
+                                options=options)
     # The blob names the run used: its plan.json (names carry the run folder's instance tag).
     from fleet.engine.recollect import jobs_from_plan_json
 
@@ -69,6 +71,24 @@ async def test_failing_and_empty_first_reads_lose_nothing(
     assert all(r.reason is None for r in record.results), [r.reason for r in record.results]
     assert_outputs_equal_agents(tmp_path, record, agent_outputs(azurite, record, blobs))
     assert all(n >= 3 for n in proxy.faults.reads.values() if n)  # 403, then empty, then data
+
+
+async def test_reads_that_time_out_are_abandoned_and_read_again(
+    sim_factory: SimFactory, azurite: Azurite, tmp_path: Path
+) -> None:
+    """The fault row "timing-out blob reads": each output's first read stalls far past the
+    read timeout; fleet abandons it and reads again, and nothing is lost."""
+    sim = await sim_factory(machines=8, profile=healthy_profile())
+    policy = CollectPolicy(attempts=6, backoff_s=0.01, max_backoff_s=0.05, read_timeout_s=1.0)
+    options = dataclasses.replace(OPTIONS, collect=policy)
+    async with BlobProxy(f"http://127.0.0.1:{azurite.port}", ReadFaults(stall_first=1, stall_s=6.0)) as proxy:
+        record, blobs = await run(sim, tmp_path, via(proxy, azurite), "stalledreads", options)
+    assert record.exit_code == 0, [r.reason for r in record.results]
+    assert_exactly_once(sim, record)
+    assert all(r.reason is None for r in record.results), [r.reason for r in record.results]
+    assert_outputs_equal_agents(tmp_path, record, agent_outputs(azurite, record, blobs))
+    read = [n for n in proxy.faults.reads.values() if n]
+    assert len(read) == len(blobs) and all(n >= 2 for n in read)  # stalled, then read
 
 
 async def test_a_storage_outage_is_recollected_later(

@@ -43,11 +43,14 @@ class ScriptedStore:
 
     script: dict[str, list[bytes | Exception]]
     reads: list[str] = field(default_factory=list)
+    timeouts: list[float] = field(default_factory=list)
 
     async def download(
-        self, blob_name: str, dest: Path, *, max_bytes: int, relative_to: Path | None = None
+        self, blob_name: str, dest: Path, *, max_bytes: int, relative_to: Path | None = None,
+        timeout_s: float = 60.0,
     ) -> StreamCapture:
         self.reads.append(blob_name)
+        self.timeouts.append(timeout_s)
         outcomes = self.script[blob_name]
         outcome = outcomes.pop(0) if len(outcomes) > 1 else outcomes[0]
         if isinstance(outcome, Exception):
@@ -161,3 +164,11 @@ async def test_outputs_group_by_hash_with_the_machines_own_name_blanked(tmp_path
     plain = await collector(store, tmp_path, Sleeps()).collect(plain_job, View(), tmp_path / "b")
     assert plain.output.group_sha256 == hashlib.sha256(b"hello from nobody\n").hexdigest()
     assert plain.error.group_sha256 == hashlib.sha256(b"").hexdigest()  # known empty: no read
+
+
+async def test_each_read_is_bounded_by_the_policys_read_timeout(tmp_path: Path) -> None:
+    store = ScriptedStore({"o.out": [StorageError("reading blob o.out failed: timeout"), b"hi\n"]})
+    policy = CollectPolicy(attempts=3, backoff_s=0.5, read_timeout_s=7.5)
+    got = await OutputCollector(storage=store, run_dir=tmp_path, clock=Sleeps(), max_output_bytes=100,
+                                policy=policy).collect(JOB, View(), tmp_path / "o")
+    assert got.note is None and store.timeouts == [7.5, 7.5]
