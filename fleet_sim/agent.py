@@ -28,7 +28,7 @@ import aiohttp
 
 from fleet.errors import SimulatorError
 from fleet_sim.agent_profile import AgentProfile, Behaviour
-from fleet_sim.blobwriter import AppendBlobWriter, download_text, redact_url
+from fleet_sim.blobwriter import AppendBlobWriter, StorageCounters, download_text, redact_url
 from fleet_sim.executors import ModelledExecutor, Outcome, ScriptJob, ShellExecutor
 
 __all__ = ["TAIL_BYTES", "Agent", "Execution", "ExecutionRequest"]
@@ -235,6 +235,7 @@ class Agent:
         time_scale: float = 1.0,
         clock: Clock = _utcnow,
         sleep: Sleep = asyncio.sleep,
+        counters: StorageCounters | None = None,
     ) -> None:
         if not time_scale >= 0:
             raise SimulatorError(f"agent time_scale must be >= 0, got {time_scale!r}")
@@ -243,6 +244,7 @@ class Agent:
         self._time_scale = time_scale
         self._clock = clock
         self._sleep = sleep
+        self._counters = counters
         self._counts: dict[str, int] = {}
         self._running: set[Execution] = set()
         self._session: aiohttp.ClientSession | None = None
@@ -288,13 +290,17 @@ class Agent:
             # Thousands of executions write at once: a pool of 100 connections with a 60 s
             # total (pool wait included) made queued writes time out against a busy storage
             # emulator. The pool is larger, and only connecting and each read are timed.
+            # Idle connections are dropped after 4 s, before Azurite's own keep-alive timeout
+            # (5 s by default) closes them under a request about to reuse one.
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=512),
+                connector=aiohttp.TCPConnector(limit=512, keepalive_timeout=4.0),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60),
             )
         return self._session
 
-    def _writer(self, uri: str | None, label: str, fail: bool) -> AppendBlobWriter | None:
+    def _writer(
+        self, uri: str | None, label: str, fail: bool, machine: str
+    ) -> AppendBlobWriter | None:
         if uri is None:
             return None
         return AppendBlobWriter(
@@ -305,6 +311,8 @@ class Agent:
             simulated_failure=fail,
             delay_s=self._profile.blob_latency_s * self._time_scale,
             sleep=self._sleep,
+            machine=machine,
+            counters=self._counters,
         )
 
     async def _execute(
@@ -332,11 +340,13 @@ class Agent:
             flush_s = self._profile.flush_every_s * self._time_scale
             block = self._profile.append_block_bytes
             execution._out = _Stream(
-                self._writer(request.output_blob_uri, "output", draw.fail_output_blob),
+                self._writer(request.output_blob_uri, "output", draw.fail_output_blob,
+                             request.machine_name),
                 flush_every_s=flush_s, block_bytes=block,
             )
             execution._err = _Stream(
-                self._writer(request.error_blob_uri, "error", draw.fail_error_blob),
+                self._writer(request.error_blob_uri, "error", draw.fail_error_blob,
+                             request.machine_name),
                 flush_every_s=flush_s, block_bytes=block,
             )
             await asyncio.gather(

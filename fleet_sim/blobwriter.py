@@ -5,29 +5,42 @@
 once per block of at most ``block_bytes``. No ``x-ms-version`` header: a SAS request without one
 is served at the SAS's own version, and it keeps Azurite 3.35 from rejecting a newer version.
 
-A write that gets no answer or a transient one (408, 429, 5xx) is retried a few times with
-backoff, as the agent's storage client does; an append carries
-``x-ms-blob-condition-appendpos`` (the blob's length this writer expects), so a retried append
-whose first attempt did land is answered 412 ``AppendPositionConditionNotMet`` and counted as
-written, never appended twice. A write that still fails never raises: the writer records the
-first failure (HTTP status and storage error code, the blob's path without its query string, so
-no ``sig=``) and skips every later write, and the agent reports it in
-``executionMessage``/``statuses`` while the script carries on.
+A write that gets no answer (other than an unknown host name) or a transient one (408, 429,
+5xx) is retried with capped exponential backoff (``RETRY_BACKOFF_S``: 0.5 s doubling to 15 s,
+then every 15 s, about two minutes of waiting in all), long enough to ride out a storage
+emulator saturated by thousands of agents, since real Azure Storage, far from its account
+limits at these rates, would not have refused the write. An append carries ``x-ms-blob-condition-appendpos`` (the blob's length this
+writer expects), so a retried append whose first attempt did land is answered 412
+``AppendPositionConditionNotMet`` and counted as written, never appended twice. A write that
+still fails never raises: the writer records the first failure (HTTP status and storage error
+code, the blob's path without its query string, so no ``sig=``), logs it once with the machine's
+name and the stream, counts it (``/_sim/stats`` ``storage.failed``) and skips every later write;
+the agent reports it in ``executionMessage``/``statuses`` while the script carries on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
 from yarl import URL
 
-__all__ = ["RETRY_BACKOFF_S", "AppendBlobWriter", "download_text", "redact_url"]
+__all__ = [
+    "RETRY_BACKOFF_S",
+    "AppendBlobWriter",
+    "StorageCounters",
+    "download_text",
+    "redact_url",
+]
 
-# Wall seconds before each retry of a write that got no answer or a transient one.
-RETRY_BACKOFF_S = (0.5, 1.0, 2.0, 4.0)
+# Wall seconds before each retry of a write that got no answer or a transient one: 11 retries,
+# 106.5 s of waiting (each attempt may also wait up to the session's 60 s read timeout).
+RETRY_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0, 15.0, 15.0, 15.0)
+_log = logging.getLogger(__name__)
 _TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
 _APPENDPOS_NOT_MET = "AppendPositionConditionNotMet"
 
@@ -50,6 +63,13 @@ async def _describe(response: aiohttp.ClientResponse) -> str:
     return f"HTTP {response.status} {code}".strip()
 
 
+class StorageCounters(Protocol):
+    """Where a writer counts its requests (``fleet_sim.stats.SimStats``)."""
+
+    def storage_event(self, event: str, *, count: int = 1) -> None: ...
+    def storage_failure(self, stream: str) -> None: ...
+
+
 class AppendBlobWriter:
     """Writes one stream of one execution to one append blob through its SAS URL."""
 
@@ -64,7 +84,11 @@ class AppendBlobWriter:
         delay_s: float = 0.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         retry_backoff_s: tuple[float, ...] = RETRY_BACKOFF_S,
+        machine: str = "",
+        counters: StorageCounters | None = None,
     ) -> None:
+        self._machine = machine
+        self._counters = counters
         self._retry_backoff_s = retry_backoff_s
         self._offset = 0  # bytes this writer has appended: the next append's expected position
         self._delay_s = delay_s  # slow storage (profile blob_latency_s), in wall seconds
@@ -77,9 +101,22 @@ class AppendBlobWriter:
         self.failure: str | None = None
         self.blocks_written = 0
 
-    def _fail(self, what: str) -> None:
-        if self.failure is None:
-            self.failure = f"Failed to write {self._label} blob {redact_url(self._url)}: {what}"
+    def _count(self, event: str) -> None:
+        if self._counters is not None:
+            self._counters.storage_event(event)
+
+    def _fail(self, what: str, *, attempts: int = 0) -> None:
+        if self.failure is not None:
+            return
+        self.failure = f"Failed to write {self._label} blob {redact_url(self._url)}: {what}"
+        if attempts:  # a real write that failed, not a simulated one (profile blob_failure_rate)
+            # Machine and stream only: the URL's query is a SAS, and the path adds nothing.
+            _log.warning(
+                "simulated agent on %s: %s blob write failed after %d attempt(s): %s",
+                self._machine or "?", self._label, attempts, what,
+            )
+            if self._counters is not None:
+                self._counters.storage_failure(self._label)
 
     async def _put(self, url: URL, *, headers: dict[str, str], data: bytes,
                    appended: bool = False) -> bool:
@@ -89,7 +126,9 @@ class AppendBlobWriter:
             await self._sleep(self._delay_s)
         waits = iter(self._retry_backoff_s)
         retry = False
+        attempts = 0
         while True:
+            attempts += 1
             try:
                 async with self._session.put(url, headers=headers, data=data) as response:
                     if response.status in (200, 201):
@@ -98,17 +137,21 @@ class AppendBlobWriter:
                     code = response.headers.get("x-ms-error-code", "")
                     if appended and retry and response.status == 412 and code == _APPENDPOS_NOT_MET:
                         await response.read()
+                        self._count("landed_on_retry")
                         return True
                     what = await _describe(response)
                     transient = response.status in _TRANSIENT
             except (aiohttp.ClientError, TimeoutError) as error:
-                # The exception text could quote the URL; keep only its kind.
-                what, transient = f"{type(error).__name__} (no HTTP answer)", True
+                # The exception text could quote the URL; keep only its kind. A storage host
+                # whose name does not resolve is not busy: retrying it for minutes helps nobody.
+                what = f"{type(error).__name__} (no HTTP answer)"
+                transient = not isinstance(error, aiohttp.ClientConnectorDNSError)
             wait = next(waits, None) if transient else None
             if wait is None:
-                self._fail(what)
+                self._fail(what, attempts=attempts)
                 return False
             retry = True
+            self._count("retries")
             await self._sleep(wait)
 
     async def create(self) -> None:
@@ -116,6 +159,7 @@ class AppendBlobWriter:
         if self._simulated_failure:
             self._fail("simulated failure (profile blob_failure_rate)")
             return
+        self._count("creates")
         await self._put(
             URL(self._url, encoded=True),
             headers={"x-ms-blob-type": "AppendBlob", "Content-Length": "0"},
@@ -131,6 +175,7 @@ class AppendBlobWriter:
             block = data[start : start + self._block_bytes]
             headers = {"Content-Length": str(len(block)),
                        "x-ms-blob-condition-appendpos": str(self._offset)}
+            self._count("appends")
             if await self._put(url, headers=headers, data=block, appended=True):
                 self.blocks_written += 1
                 self._offset += len(block)

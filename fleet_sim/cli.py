@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -179,7 +180,18 @@ def serve(
     run_async(lambda: _serve(config, write_inventory, ready_file))
 
 
+def _log_to_stderr() -> None:
+    """The simulator's warnings (a simulated agent's blob write that failed for good, an agent
+    error) go to stderr with a time stamp: the benchmark keeps it as sim.log."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("fleet_sim")
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+
+
 async def _serve(config: SimConfig, inventory_out: Path | None, ready_file: Path | None) -> None:
+    _log_to_stderr()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -25,7 +25,7 @@ from fleet_sim.fleetgen import SimMachine, apply_overrides, generate_fleet
 from fleet_sim.inventory_io import read_inventory
 from fleet_sim.routes import SimContext
 from fleet_sim.state import AgentLike, FleetState
-from fleet_sim.stats import SimStats
+from fleet_sim.stats import SimStats, process_cpu_s
 from fleet_sim.throttle import ThrottleBook
 from fleet_sim.tls import make_server_tls
 
@@ -105,6 +105,8 @@ class SimServer:
         if config.storage == "azurite":
             self._azurite = await asyncio.to_thread(start_azurite)
             self.storage_connection_string = self._azurite.connection_string
+            azurite_pid = self._azurite.process.pid
+            self._stats.azurite_cpu_s = lambda: process_cpu_s(azurite_pid)
         elif config.storage not in ("none", ""):
             self.storage_connection_string = config.storage
         clock = SimClock(config.time_scale)
@@ -115,7 +117,10 @@ class SimServer:
             agent = self._agent_override
         else:
             agent_profile = profile.agent if profile.agent is not None else AgentProfile()
-            self._agent = Agent(agent_profile, seed=config.seed, time_scale=config.time_scale)
+            self._agent = Agent(
+                agent_profile, seed=config.seed, time_scale=config.time_scale,
+                counters=self._stats,
+            )
             agent = self._agent
         self._state = FleetState(
             machines,

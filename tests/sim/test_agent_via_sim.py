@@ -8,6 +8,7 @@ import aiohttp
 from fleet_sim.agent_profile import parse_agent_profile
 from fleet_sim.azurite import Azurite
 from fleet_sim.config import Behaviour, Profile
+from fleet_sim.stats import process_cpu_s
 from tests.fixtures.sim import SimFactory
 from tests.sim.agent_helpers import new_store
 from tests.sim.armhttp import AUTH, body, finished, rc_url
@@ -58,3 +59,13 @@ async def test_blobs_equal_the_agent_output_for_several_machines_and_are_overwri
     for m in machines:
         final = (await store.read(f"{m.name}.out")).decode()
         assert "attempt=second" in final and "attempt=first" not in final
+    # The agents' storage traffic is counted: both blobs created by each of 6 executions, the
+    # output appended (nothing on stderr: nothing appended there), nothing lost.
+    storage = sim.stats()["storage"]
+    assert storage["creates"] == 12
+    assert 6 <= storage["appends"] <= 12
+    assert storage["failed"] == 0 and storage["failed_by_stream"] == {}
+    cpu = sim.stats()["cpu_s"]
+    assert cpu["simulator"] > 0 and cpu["since_reset"]["simulator"] >= 0
+    used = process_cpu_s(azurite.process.pid)
+    assert used is not None and used > 0  # the emulator's own CPU is readable apart

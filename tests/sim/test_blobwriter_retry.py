@@ -14,7 +14,8 @@ from aiohttp import web
 from yarl import URL
 
 from fleet_sim.azurite import Azurite
-from fleet_sim.blobwriter import AppendBlobWriter
+from fleet_sim.blobwriter import RETRY_BACKOFF_S, AppendBlobWriter
+from fleet_sim.stats import SimStats
 from tests.sim.agent_helpers import Store, new_store
 
 _HOP = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
@@ -107,7 +108,7 @@ async def test_an_append_that_never_landed_is_sent_again_once(
 
 
 async def test_a_write_that_keeps_failing_gives_up_after_the_retries(
-    store: Store, proxy: tuple[str, Spoil]
+    store: Store, proxy: tuple[str, Spoil], caplog: pytest.LogCaptureFixture
 ) -> None:
     base, spoil = proxy
     spoil.lost_before = 1000
@@ -119,10 +120,28 @@ async def test_a_write_that_keeps_failing_gives_up_after_the_retries(
     direct = store.sas_url("down.txt")
     url = base + direct[len(f"http://{store.azurite.host}:{store.azurite.port}"):]
     async with aiohttp.ClientSession() as session:
+        counters = SimStats()
         writer = AppendBlobWriter(session, url, label="output", block_bytes=5, sleep=sleep,
-                                  retry_backoff_s=(0.1, 0.2))
+                                  retry_backoff_s=(0.1, 0.2), machine="arc-lnx-web-0007",
+                                  counters=counters)
         await writer.create()
         await writer.append(b"0123456789")
     assert waits == [0.1, 0.2]  # two retries of the first block, then no more writes
     assert writer.failure is not None and "503" in writer.failure and "sig=" not in writer.failure
     assert await store.read("down.txt") == b""
+    # The test bed's lost write is in its log (machine and stream, never the SAS) and counted.
+    lost = [r.getMessage() for r in caplog.records if "blob write failed" in r.getMessage()]
+    assert len(lost) == 1
+    assert "arc-lnx-web-0007" in lost[0] and "output" in lost[0] and "3 attempt" in lost[0]
+    assert "sig=" not in caplog.text and "se=" not in caplog.text
+    storage = counters.as_json()["storage"]
+    assert storage == {"creates": 1, "appends": 1, "retries": 2, "landed_on_retry": 0,
+                       "failed": 1, "failed_by_stream": {"output": 1}}
+
+
+def test_the_default_retry_budget_outlasts_a_saturated_emulator() -> None:
+    # A write is given up only after minutes of waiting: a storage emulator at 100 % of a core
+    # drains a backlog of thousands of writes within that (real Azure would not refuse them).
+    assert sum(RETRY_BACKOFF_S) >= 100
+    assert max(RETRY_BACKOFF_S) <= 15  # retries keep coming while it drains
+    assert list(RETRY_BACKOFF_S) == sorted(RETRY_BACKOFF_S)
