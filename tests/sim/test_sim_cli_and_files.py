@@ -13,7 +13,7 @@ import pytest
 from fleet.errors import InventoryError, SimulatorError
 from fleet_sim.config import SimConfig, load_profile
 from fleet_sim.fleetgen import generate_fleet
-from fleet_sim.inventory_io import read_inventory, write_inventory
+from fleet_sim.inventory_io import inventory_document, read_inventory, write_inventory
 from fleet_sim.server import SimServer
 
 PROFILE = """\
@@ -61,6 +61,17 @@ def test_generated_fleet_is_deterministic_unique_and_spread() -> None:
     assert {m.os_type for m in fleet} == {"linux", "windows"}
     assert len({m.location for m in fleet}) > 2 and len({m.resource_group for m in fleet}) > 3
     assert all({"env", "role", "ring"} <= set(m.tags) for m in fleet)
+
+
+def test_inventory_text_is_what_the_pure_python_dumper_writes(tmp_path: Path) -> None:
+    # The simulator writes with libyaml's emitter when it can: the file must not change.
+    import yaml
+
+    fleet = generate_fleet(60, seed=3, subscriptions=3)
+    path = tmp_path / "inv.yaml"
+    write_inventory(fleet, path)
+    expected = yaml.safe_dump(inventory_document(fleet), sort_keys=False, default_flow_style=None)
+    assert path.read_text(encoding="utf-8") == expected
 
 
 def test_inventory_round_trip_and_ansible_shapes(tmp_path: Path) -> None:
