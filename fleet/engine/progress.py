@@ -19,14 +19,15 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import IO, Any
-
-from rich.text import Text
+from typing import IO, TYPE_CHECKING, Any
 
 from fleet.engine.events import ArmNotice, Event, JobEvent, RunEvent, WaveEvent
 from fleet.report.recap import plural
 from fleet.termtext import clean
 from fleet.types import JobState
+
+if TYPE_CHECKING:  # rich is imported only for the live display (a terminal), not by a plain run
+    from rich.text import Text
 
 __all__ = ["JsonLog", "Progress", "format_elapsed"]
 
@@ -181,6 +182,8 @@ class Progress:
         live = self._live
         if live is not None:  # rich serialises its own output (never under self._lock: the
             # refresh thread takes rich's lock, then self._lock in line())
+            from rich.text import Text
+
             live.console.print(Text.from_ansi(text) if self._colour else Text(text))
             return
         with self._print_lock:
@@ -205,6 +208,8 @@ class _Rendered:
         self._progress = progress
 
     def __rich__(self) -> Text:
+        from rich.text import Text
+
         return Text(self._progress.line(), no_wrap=True, overflow="ellipsis")
 
 
