@@ -79,6 +79,7 @@ class ArmClient:
         clock: Clock | None = None,
         observer: Callable[[ArmEvent], None] | None = None,
         random: Callable[[], float] | None = None,
+        request_events: bool = True,
     ) -> None:
         check_endpoint(endpoint)  # before any request: no token over plain HTTP off loopback
         if credential.loopback_only and not is_loopback_url(endpoint):
@@ -94,6 +95,9 @@ class ArmClient:
         self._retry = retry
         self._clock: Clock = clock or MonotonicClock()
         self._observer = observer
+        # A RequestDone per exchange costs a URL redaction: only for an observer that reads
+        # them (a run's observer takes retries and throttle pauses; requests are counted).
+        self._request_events = request_events and observer is not None
         self._random = random or _random.random
         self._throttle = Throttle(limits, self._clock)
         self._aimd = limits.concurrency
@@ -363,8 +367,8 @@ class ArmClient:
             )
         except TransportFailure as failure:
             self._by_status["transport"] += 1
-            self._emit(
-                RequestDone(
+            if self._request_events:
+                self._emit(RequestDone(
                     kind=kind,
                     method=method,
                     url=redact_url(url),
@@ -372,20 +376,18 @@ class ArmClient:
                     duration_s=self._clock.now() - started,
                     attempt=attempt,
                     error=redact_text(str(failure)),
-                )
-            )
+                ))
             raise
         self._by_status[str(response.status)] += 1
-        self._emit(
-            RequestDone(
+        if self._request_events:
+            self._emit(RequestDone(
                 kind=kind,
                 method=method,
                 url=redact_url(url),
                 status=response.status,
                 duration_s=self._clock.now() - started,
                 attempt=attempt,
-            )
-        )
+            ))
         self._throttle.observe(subscription_id, kind, response.headers)
         return response
 

@@ -280,6 +280,7 @@ async def _execute(
         api_version=connection.api_version,
         clock=clock,
         observer=arm_notices(emit),
+        request_events=False,  # arm_notices reads retries and pauses only
         limits=connection.arm_limits if connection.arm_limits is not None else ArmLimits(),
         retry=connection.retry if connection.retry is not None else RetryPolicy(),
     )

@@ -142,6 +142,7 @@ def make_client(
     credential: Any = None,
     gate: int = 0,
     endpoint: str = ENDPOINT,
+    request_events: bool = True,
 ) -> tuple[ArmClient, FakeTransport, list[ArmEvent]]:
     clock = clock or FakeClock()
     transport = FakeTransport(handler, clock, gate=gate)
@@ -155,6 +156,7 @@ def make_client(
         clock=clock,
         observer=events.append,
         random=lambda: 0.5,
+        request_events=request_events,
     )
     return client, transport, events
 

@@ -572,3 +572,18 @@ async def test_accepted_put_whose_get_fails_is_unknown() -> None:
     with pytest.raises(OutcomeUnknownError):
         await client.put_run_command(M, "rc1", BODY)
     assert transport.count("PUT") == 1
+
+
+@pytest.mark.parametrize("request_events", [True, False])
+async def test_request_events_only_for_an_observer_that_reads_them(request_events: bool) -> None:
+    answers = iter([arm_error(503, "ServiceUnavailable", "x")])
+
+    def handler(s: Sent) -> TransportResponse:
+        return next(answers, respond(200, run_command_body("rc1", "Succeeded")))
+
+    client, _, events = make_client(handler, retry=FAST, request_events=request_events)
+    assert await client.get_run_command(M, "rc1") is not None
+    done = [e for e in events if isinstance(e, RequestDone)]
+    assert [e.status for e in done] == ([503, 200] if request_events else [])
+    assert [e.reason for e in events if isinstance(e, RetryScheduled)] == ["503"]  # always
+    assert client.stats().retries == 1
