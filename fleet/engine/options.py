@@ -34,30 +34,34 @@ class PollPolicy:
     """How the shared poll schedule spaces GETs.
 
     The schedule estimates the fleet's run-time distribution as it goes (finished jobs, and
-    running jobs as "alive at the age of their last poll") and sends each job's next GET where
-    about ``step_fraction`` of the jobs still running at its last poll will have finished; the
-    first GET comes at ``median_fraction`` of the estimated median. Until the estimate has a
-    median, only every ``scout_every``-th job ("scouts") is polled, from ``first_poll_s`` on and
-    then within ``body_lag_fraction`` of its age; the others wait for what the scouts learn, but
-    no longer than ``max_interval_s``. Whatever the estimate says,
-    once a job has been polled its next GET comes within ``lag_fraction`` of its age (so a
-    long-tail job is seen finished at most that much late) and ``max_interval_s``. Overall the
-    schedule never plans more than ``read_budget_per_s`` GETs per second. Before the tail of the
-    distribution (while more than ``tail_survival`` of jobs run longer), ``body_lag_fraction``
-    applies instead: those jobs are many and rarely the last to finish.
+    running jobs as "alive at the age of their last poll") and sends a job's first GET at the
+    age where ``first_survival`` of the fleet's jobs still run, so most jobs cost one GET.
+    Until the estimate reaches that far, only every ``scout_every``-th job (``scouts`` at most)
+    is polled, from ``first_poll_s`` on and then within ``scout_lag_fraction`` of its age; the
+    others wait for what the scouts learn, but no longer than ``max_interval_s``. A job found
+    running is polled again where ``step_fraction`` of the jobs running at its last poll will
+    have finished, but within ``body_lag_fraction`` of its age and ``max_interval_s``. The
+    tail (jobs older than all but ``tail_survival`` of the fleet) of the last ``last_jobs`` of
+    a draining fleet (no job joined for ``drain_quiet_s``) is polled within ``lag_fraction``
+    of its age instead: those jobs set the makespan. Overall the schedule never plans more
+    than ``read_budget_per_s`` GETs in any second.
     """
 
     first_poll_s: float = 3.0
     min_interval_s: float = 1.0
     max_interval_s: float = 30.0
     backoff: float = 1.5  # after a failed GET, the next one waits this much longer
-    median_fraction: float = 0.9  # first poll at this fraction of the estimated median
+    first_survival: float = 0.25  # first poll where this fraction of jobs still runs
     read_budget_per_s: float = 20.0  # ARM refills 25 reads/s per principal; keep headroom
-    lag_fraction: float = 0.15  # in the tail (see tail_survival): few jobs, they set the makespan
-    body_lag_fraction: float = 0.5  # before the tail: many jobs, reads matter more than lag
+    lag_fraction: float = 0.05  # the tail of the last few jobs: they set the makespan
+    body_lag_fraction: float = 0.5  # every other job: many, reads matter more than lag
     tail_survival: float = 0.1  # a job older than all but this fraction is in the tail
-    step_fraction: float = 0.5
+    step_fraction: float = 0.7
+    drain_quiet_s: float = 5.0  # no job joined for this long: the fleet is draining
+    last_jobs: int = 20  # ... and once this few are left, its tail is within lag_fraction
     scout_every: int = 10
+    scouts: int = 20  # at most this many (each spends a few GETs learning)
+    scout_lag_fraction: float = 1.0  # a scout's next GET within this fraction of its age
     estimate_every_s: float = 2.0  # rebuild the estimate at most this often (CPU)
     # ... and only once this fraction of its observations are new: a rebuild costs O(n), so
     # rebuilding on a clock alone cost O(n) per machine (n in flight + finished) and grew

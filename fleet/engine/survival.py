@@ -60,6 +60,10 @@ class SurvivalEstimate:
     def age_at_survival(self, target: float) -> float | None:
         """The first event time at which S falls to ``target`` or below; None if the data
         does not reach that far."""
+        k = self._first_at_or_below(target)
+        return self._times[k] if k < self._events else None
+
+    def _first_at_or_below(self, target: float) -> int:
         # _survival is non-increasing: find the first index with value <= target.
         lo, hi = 0, self._events
         while lo < hi:
@@ -68,7 +72,24 @@ class SurvivalEstimate:
                 hi = mid
             else:
                 lo = mid + 1
-        return self._times[lo] if lo < self._events else None
+        return lo
+
+    def last_event_age(self) -> float | None:
+        """The age of the last completion seen: beyond it the estimate knows nothing."""
+        return self._times[-1] if self._events else None
+
+    def age_at_survival_between(self, target: float) -> float | None:
+        """Like ``age_at_survival`` but between event times: S taken as linear from one
+        event time to the next (from 1 at age 0), so the answer is not always an event time."""
+        k = self._first_at_or_below(target)
+        if k >= self._events:
+            return None
+        before_t = self._times[k - 1] if k else 0.0
+        before_s = self._survival[k - 1] if k else 1.0
+        drop = before_s - self._survival[k]
+        if drop <= 0:
+            return self._times[k]
+        return before_t + (self._times[k] - before_t) * (before_s - target) / drop
 
     def median(self) -> float | None:
         return self.age_at_survival(0.5)

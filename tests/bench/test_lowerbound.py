@@ -78,3 +78,16 @@ def test_the_bound_depends_on_the_dispatch_order() -> None:
     late = lower_bound_s(runs, concurrency=1000, write_burst=200, write_per_s=10)
     early = lower_bound_s(runs[::-1], concurrency=1000, write_burst=200, write_per_s=10)
     assert late == pytest.approx(10.0 + 100.0) and early == pytest.approx(100.0)
+
+
+def test_survival_between_event_times() -> None:
+    # S: 1 -> 0.75 at 10 s -> 0.5 at 20 s -> 0.25 at 30 s -> 0 at 40 s.
+    estimate = SurvivalEstimate([10.0, 20.0, 30.0, 40.0], alive_at=[])
+    assert estimate.age_at_survival(0.6) == 20.0  # the step function: an event time
+    assert estimate.age_at_survival_between(0.6) == pytest.approx(16.0)  # linear between
+    assert estimate.age_at_survival_between(0.875) == pytest.approx(5.0)  # from 1 at age 0
+    assert estimate.age_at_survival_between(0.5) == pytest.approx(20.0)
+    assert estimate.last_event_age() == 40.0
+    reaching = SurvivalEstimate([10.0], alive_at=[20.0, 20.0, 20.0])
+    assert reaching.age_at_survival_between(0.5) is None  # the data does not go that far
+    assert SurvivalEstimate([], alive_at=[5.0]).last_event_age() is None
