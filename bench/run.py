@@ -74,6 +74,12 @@ class Row:
     returncode: int
     # Production mode: CPU seconds of the submitter, then of each worker process.
     parts_cpu_s: tuple[float, ...] = ()
+    # The test bed's CPU over the contender's run (since the stats reset), split between the
+    # Python simulator and its Azurite child; None when the simulator did not report it.
+    sim_only_cpu_s: float | None = None
+    azurite_cpu_s: float | None = None
+    # Simulated agents' blob writes that failed for good: outputs the test bed lost, not fleet.
+    agent_writes_lost: int = 0
 
     @property
     def client_core_share(self) -> float:
@@ -93,15 +99,24 @@ class Row:
             f"| {self.reads / n:.2f} | {self.writes / n:.2f} | {self.deletes / n:.2f} "
             f"| {self.throttled} ({pct:.1f} %) | {1000 * self.client_cpu_s / n:.1f} "
             f"| {self.client_peak_rss_bytes / 2**20:.0f} | {self.collected:,}/{n:,} "
-            f"| {self.sim_cpu_s:.0f} | {100 * self.client_core_share:.0f} % |"
+            f"| {self.sim_cpu_s:.0f} | {_cpu_pair(self.sim_only_cpu_s, self.azurite_cpu_s)} "
+            f"| {self.agent_writes_lost} | {100 * self.client_core_share:.0f} % |"
         )
+
+
+def _cpu_pair(sim: float | None, azurite: float | None) -> str:
+    if sim is None or azurite is None:
+        return "n/a"
+    return f"{sim:.0f} / {azurite:.0f}"
+
 
 
 HEADER = (
     "| contender | N | C | scale | makespan s | lower bound s | ÷ LB | reads/machine "
     "| writes/machine | deletes/machine | 429s | client CPU s / 1,000 | client peak RSS MB "
-    "| collected | sim+Azurite CPU s | client CPU ÷ wall |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| collected | sim+Azurite CPU s | sim / Azurite CPU s in the run | agent writes lost "
+    "| client CPU ÷ wall |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -261,6 +276,7 @@ def _row(
     makespan: float | None,
 ) -> Row:
     by_method = stats["requests_by_method"]
+    since = (stats.get("cpu_s") or {}).get("since_reset") or {}
     return Row(
         contender=contender,
         machines=machines,
@@ -282,6 +298,9 @@ def _row(
         sim_peak_rss_bytes=sim_usage.peak_rss_bytes,
         returncode=usage.returncode,
         parts_cpu_s=tuple(round(cpu, 2) for cpu, _ in usage.parts),
+        sim_only_cpu_s=since.get("simulator"),
+        azurite_cpu_s=since.get("azurite"),
+        agent_writes_lost=int((stats.get("storage") or {}).get("failed", 0)),
     )
 
 
