@@ -7,8 +7,10 @@ raise it (readers ignore what they do not know). ``summary``, ``groups`` and eac
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from fleet import __version__
@@ -151,17 +153,39 @@ def iter_report_json(record: RunRecord) -> Iterator[str]:
     ``record_to_dict`` without ever holding more than one row's dict or text."""
     head = json.dumps(_head_to_dict(record), ensure_ascii=False, separators=(",", ":"))
     yield head[:-1]  # the head object, still open
-    for key, items in (
-        ("rows", (_row_to_dict(r) for r in record.results)),
-        ("groups", (_group_to_dict(g) for g in output_groups(record.results))),
-    ):
-        yield f',\n"{key}":['
-        sep = "\n"
-        for item in items:
-            yield sep + json.dumps(item, ensure_ascii=False, separators=(",", ":"))
-            sep = ",\n"
-        yield "\n]"
-    yield "}\n"
+    yield ',\n"rows":['
+    sep = "\n"
+    for row in record.results:
+        yield sep + _compact(_row_to_dict(row))
+        sep = ",\n"
+    yield '\n],\n"groups":['
+    sep = "\n"
+    for group in output_groups(record.results):
+        yield sep
+        yield from _iter_group_json(group)
+        sep = ",\n"
+    yield "\n]}\n"
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+_MEMBERS_PER_CHUNK = 256
+
+
+def _iter_group_json(group: OutputGroup) -> Iterator[str]:
+    """``_compact(_group_to_dict(group))``, the same bytes, its machine list (the last key, one
+    entry per member: 10,000 for a fleet that printed the same thing) a few hundred at a time."""
+    head = _compact(_group_to_dict(replace(group, machine_ids=(), machine_names=())))
+    yield head[: -len("[]}")] + "["
+    members = zip(group.machine_ids, group.machine_names, strict=True)
+    first = True
+    while chunk := list(itertools.islice(members, _MEMBERS_PER_CHUNK)):
+        text = ",".join(_compact({"id": i, "name": n}) for i, n in chunk)
+        yield text if first else "," + text
+        first = False
+    yield "]}"
 
 
 _Word = TypeVar("_Word", bound=str)
