@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from fleet.report.facts import SEVERITY
-from fleet.types import JobResult, JobState, StreamCapture
+from fleet.types import JobResult, JobState, MachineRef, StreamCapture
 
 __all__ = ["OutputGroup", "output_groups"]
 
@@ -30,10 +30,19 @@ class OutputGroup:
     size_bytes: int
     truncated: bool
     excerpt: str
-    machine_ids: tuple[str, ...]
-    machine_names: tuple[str, ...]
+    # The members themselves (the run's own MachineRefs), not a resource id string made per
+    # member: a group is held while a report is written, and may have 10,000 members.
+    machines: tuple[MachineRef, ...]
     states: tuple[tuple[str, int], ...]  # (state, count), worst first
     exit_codes: tuple[int | None, ...]  # distinct, in first-seen order
+
+    @property
+    def machine_ids(self) -> tuple[str, ...]:
+        return tuple(m.resource_id for m in self.machines)
+
+    @property
+    def machine_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.machines)
 
     @property
     def has_failure(self) -> bool:
@@ -78,8 +87,7 @@ def output_groups(results: Iterable[JobResult]) -> list[OutputGroup]:
                 excerpt=_generic(first.excerpt, members[0].machine.name)
                 if first.group_sha256
                 else first.excerpt,
-                machine_ids=tuple(m.machine.resource_id for m in members),
-                machine_names=tuple(m.machine.name for m in members),
+                machines=tuple(m.machine for m in members),
                 states=tuple(states.items()),
                 exit_codes=tuple(codes),
             )

@@ -34,8 +34,8 @@ def md_fence(text: str) -> str:
 
 def _group(group: OutputGroup) -> list[str]:
     states = ", ".join(f"{s} {n}" for s, n in group.states)
-    names = ", ".join(md_cell(n) for n in group.machine_names[:_GROUP_NAMES_SHOWN])
-    more = len(group.machine_names) - _GROUP_NAMES_SHOWN
+    names = ", ".join(md_cell(m.name) for m in group.machines[:_GROUP_NAMES_SHOWN])
+    more = len(group.machines) - _GROUP_NAMES_SHOWN
     if more > 0:
         names += f" and {more} more"
     codes = ", ".join("-" if c is None else str(c) for c in group.exit_codes)

@@ -88,9 +88,7 @@ def _group_to_dict(group: OutputGroup) -> dict[str, Any]:
         "excerpt": group.excerpt,
         "states": dict(group.states),
         "exit_codes": list(group.exit_codes),
-        "machines": [
-            {"id": i, "name": n} for i, n in zip(group.machine_ids, group.machine_names, strict=True)
-        ],
+        "machines": [{"id": m.resource_id, "name": m.name} for m in group.machines],
     }
 
 
@@ -177,12 +175,12 @@ _MEMBERS_PER_CHUNK = 256
 def _iter_group_json(group: OutputGroup) -> Iterator[str]:
     """``_compact(_group_to_dict(group))``, the same bytes, its machine list (the last key, one
     entry per member: 10,000 for a fleet that printed the same thing) a few hundred at a time."""
-    head = _compact(_group_to_dict(replace(group, machine_ids=(), machine_names=())))
+    head = _compact(_group_to_dict(replace(group, machines=())))
     yield head[: -len("[]}")] + "["
-    members = zip(group.machine_ids, group.machine_names, strict=True)
+    members = iter(group.machines)
     first = True
     while chunk := list(itertools.islice(members, _MEMBERS_PER_CHUNK)):
-        text = ",".join(_compact({"id": i, "name": n}) for i, n in chunk)
+        text = ",".join(_compact({"id": m.resource_id, "name": m.name}) for m in chunk)
         yield text if first else "," + text
         first = False
     yield "]}"

@@ -111,6 +111,8 @@ def test_a_group_of_10000_machines_is_never_one_list_in_memory() -> None:
     record = replace(sample_record(), results=results)
     groups = [g for g in output_groups(record.results) if g.count == 10_000]
     assert groups, "the outputs were expected to form one group"
+    # A group holds the run's own MachineRefs, not a resource id string made per member.
+    assert all(a is b.machine for a, b in zip(groups[0].machines, results, strict=True))
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
