@@ -140,6 +140,8 @@ def _columns(fields: Mapping[str, Any]) -> dict[str, Any]:
     return columns
 
 
+# Rows read from SQLite at a time when a caller iterates jobs.
+_ROWS_PER_FETCH = 256
 _CAPTURE_FIELDS = tuple(f.name for f in fields(StreamCapture))
 
 
@@ -389,25 +391,31 @@ class Journal:
             f" FROM jobs {where} ORDER BY rollback, wave, step_index, job_key",
             args,
         )
-        for row in cursor.fetchall():
-            yield JobRow(
-                job_key=row[0],
-                machine=_machine(row[1]),
-                step=row[2],
-                step_index=row[3],
-                wave=row[4],
-                rollback=bool(row[5]),
-                run_command_name=row[6],
-                state=JobState(row[7]),
-                exit_code=row[8],
-                attempts=row[9],
-                polls=row[10],
-                started_at=row[11],
-                ended_at=row[12],
-                reason=row[13],
-                output=_capture(row[14]),
-                error=_capture(row[15]),
-            )
+        # A batch at a time: at 10,000 machines the whole result as Python tuples doubled the
+        # end-of-run peak while the run's record was built from it.
+        while batch := cursor.fetchmany(_ROWS_PER_FETCH):
+            yield from (self._job_row(row) for row in batch)
+
+    @staticmethod
+    def _job_row(row: tuple[Any, ...]) -> JobRow:
+        return JobRow(
+            job_key=row[0],
+            machine=_machine(row[1]),
+            step=row[2],
+            step_index=row[3],
+            wave=row[4],
+            rollback=bool(row[5]),
+            run_command_name=row[6],
+            state=JobState(row[7]),
+            exit_code=row[8],
+            attempts=row[9],
+            polls=row[10],
+            started_at=row[11],
+            ended_at=row[12],
+            reason=row[13],
+            output=_capture(row[14]),
+            error=_capture(row[15]),
+        )
 
     def request_hashes(self) -> dict[str, str]:
         rows = self._db.execute("SELECT job_key, request_sha256 FROM jobs").fetchall()

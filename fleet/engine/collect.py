@@ -29,6 +29,7 @@ from fleet.engine.options import CollectPolicy
 from fleet.errors import FleetError
 from fleet.plan.model import Job
 from fleet.redact import SecretMask, redact_text
+from fleet.report.facts import BLOB_STAYED_EMPTY
 from fleet.types import StreamCapture
 
 __all__ = [
@@ -44,7 +45,7 @@ __all__ = [
 ]
 
 COLLECT_FAILED_NOTE = "output could not be downloaded"
-VIEW_TAIL_NOTE = ("output blob stayed empty although the agent reported output: kept the "
+VIEW_TAIL_NOTE = (f"{BLOB_STAYED_EMPTY} although the agent reported output: kept the "
                   "instanceView's last 4 KB")
 # How much of the agent's own word on a failed blob write a row quotes.
 AGENT_MESSAGE_MAX_CHARS = 300

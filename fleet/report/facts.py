@@ -9,7 +9,10 @@ from collections.abc import Iterable
 from fleet.types import JobResult, JobState, RunRecord
 
 __all__ = [
+    "BLOB_STAYED_EMPTY",
     "EXIT_MEANINGS",
+    "NO_STORAGE_NOTE",
+    "OUTPUT_MISSING_NOTE",
     "SEVERITY",
     "failures_first",
     "machine_outcomes",
@@ -47,6 +50,9 @@ EXIT_MEANINGS = {
 }
 
 NO_STORAGE_NOTE = "no storage: only instanceView's last 4 KB of output"
+# How a row's reason begins when storage was used but the output blob stayed empty and the
+# instanceView's tail was kept (fleet.engine.collect.VIEW_TAIL_NOTE): that is no "no storage".
+BLOB_STAYED_EMPTY = "output blob stayed empty"
 OUTPUT_MISSING_NOTE = "output missing: the command succeeded but its output blob is empty"
 
 
@@ -74,7 +80,10 @@ def row_notes(result: JobResult) -> tuple[str, ...]:
     instanceView (an empty stderr known from it while storage was used is not that)."""
     notes: list[str] = []
     from_view = [c for c in (result.output, result.error) if c.source == "instance_view"]
-    if result.output.source == "instance_view" or any(c.size_bytes for c in from_view):
+    storage_used = BLOB_STAYED_EMPTY in (result.reason or "")
+    if not storage_used and (
+        result.output.source == "instance_view" or any(c.size_bytes for c in from_view)
+    ):
         notes.append(NO_STORAGE_NOTE)
     if output_missing(result):
         notes.append(OUTPUT_MISSING_NOTE)

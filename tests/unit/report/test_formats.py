@@ -212,6 +212,7 @@ def test_recap_disambiguates_same_names() -> None:
 
 
 def test_row_notes_say_no_storage_only_when_true() -> None:
+    from fleet.engine.collect import VIEW_TAIL_NOTE
     from fleet.report.facts import NO_STORAGE_NOTE, row_notes
     from fleet.types import StreamCapture
 
@@ -221,5 +222,15 @@ def test_row_notes_say_no_storage_only_when_true() -> None:
     old = replace(with_storage, error=StreamCapture(source="instance_view", size_bytes=0))
     assert NO_STORAGE_NOTE not in row_notes(with_storage)
     assert NO_STORAGE_NOTE not in row_notes(old)
+    # storage used, the output blob stayed empty and the instanceView's tail was kept (seen
+    # in a 10,000-machine run's report.json): that row had storage, so no "no storage" note
+    kept_tail = replace(
+        with_storage,
+        output=StreamCapture(source="instance_view", size_bytes=140),
+        reason=VIEW_TAIL_NOTE,
+    )
+    assert NO_STORAGE_NOTE not in row_notes(kept_tail)
+    # without storage the same capture is the "no storage" case
+    assert NO_STORAGE_NOTE in row_notes(replace(kept_tail, reason=None))
     without = job("web-01", JobState.SUCCEEDED, out="ok\n", source="instance_view")
     assert NO_STORAGE_NOTE in row_notes(without)
