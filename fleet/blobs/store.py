@@ -8,6 +8,7 @@ signatures and keys redacted.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Callable
@@ -90,6 +91,8 @@ class RunStorage:
         self._credential = credential
         self._clock = clock
         self._ud_key: UserDelegationKey | None = None
+        # Reads of a finished run fetch the key on first use: concurrent first reads fetch it once.
+        self._ud_key_lock = asyncio.Lock()
         self._ud_key_expiry: datetime | None = None
         self.run_id = run_id
         self.container = container_name(run_id)
@@ -241,7 +244,9 @@ class RunStorage:
         through the run's storage connection pool, each signed with a read-only SAS for this
         blob alone (``fleet.blobs.fetch``), not the SDK's pipeline."""
         if self._account_key is None and self._ud_key is None:
-            await self._fetch_user_delegation_key({})  # reading a finished run: no container to make
+            async with self._ud_key_lock:  # reading a finished run: no container to make
+                if self._ud_key is None:
+                    await self._fetch_user_delegation_key({})
         if self._reads is None:
             self._reads = make_transport(ca_file=None, endpoint=self.blob_endpoint)
 

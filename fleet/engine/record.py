@@ -93,11 +93,11 @@ class _Shared:
 
     def machine(self, m: MachineRef) -> MachineRef:
         return MachineRef(
-            subscription_id=self._values.setdefault(m.subscription_id, m.subscription_id) or "",
-            resource_group=self._values.setdefault(m.resource_group, m.resource_group) or "",
+            subscription_id=self(m.subscription_id) or "",
+            resource_group=self(m.resource_group) or "",
             name=m.name,
-            location=self._values.setdefault(m.location, m.location) or "",
-            os_type=self._values.setdefault(m.os_type, m.os_type) or "",
+            location=self(m.location) or "",
+            os_type=self(m.os_type) or "",
         )
 
     def capture(self, c: StreamCapture) -> StreamCapture:

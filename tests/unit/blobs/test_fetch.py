@@ -4,6 +4,7 @@ reads against a real Azurite are in tests/integration/test_blobs_azurite.py."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Callable, Mapping
@@ -193,3 +194,22 @@ async def test_entra_storage_reads_a_finished_run_without_preparing_it(tmp_path:
     q = parse_qs(urlsplit(server.seen[0].url).query)
     assert q["sp"] == ["r"] and "skoid" in q
     assert (tmp_path / "a").read_bytes() == b"hello\n"
+
+
+class _YieldingService(_FakeService):
+    """A key fetch that yields to the loop, as a real one does, so concurrent reads overlap it."""
+
+    async def get_user_delegation_key(self, start: datetime, expiry: datetime) -> Any:
+        await asyncio.sleep(0)
+        return await super().get_user_delegation_key(start, expiry)
+
+
+async def test_concurrent_first_reads_fetch_the_user_delegation_key_once(tmp_path: Path) -> None:
+    service: Any = _YieldingService()
+    server = BlobServer(b"hello\n")
+    async with RunStorage(service, run_id="r-1", account_key=None, clock=lambda: NOW,
+                          reads=server) as store:
+        await asyncio.gather(*(store.download(f"m{i}/s.out", tmp_path / f"o{i}", max_bytes=100)
+                               for i in range(5)))
+    assert [c.split()[0] for c in service.calls] == ["udk", "close"]
+    assert len(server.seen) == 5
