@@ -10,28 +10,27 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import json
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from fleet.errors import RunFolderError, RunStoppedError
-from fleet.types import (
-    WAVE_STATES,
-    JobResult,
-    JobState,
-    MachineRef,
-    StreamCapture,
-    WaveState,
-    one_of,
+from fleet.journal_rows import (
+    ROWS_PER_FETCH,
+    JobRow,
+    column_values,
+    job_key,
+    job_row,
+    utc_now,
+    wave_state,
 )
+from fleet.types import JobState, MachineRef, WaveState
 
-__all__ = ["SCHEMA_VERSION", "JobRow", "Journal", "utc_now"]
+__all__ = ["SCHEMA_VERSION", "JobRow", "Journal", "job_key", "utc_now"]
 
 SCHEMA_VERSION = 1
 
@@ -73,116 +72,6 @@ CREATE TABLE IF NOT EXISTS waves (
     ended_at TEXT
 );
 """
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def job_key(machine: MachineRef, step: str, rollback: bool = False) -> str:
-    return f"{machine.key}|{'rollback:' if rollback else ''}{step}"
-
-
-@dataclass(frozen=True, slots=True)
-class JobRow:
-    job_key: str
-    machine: MachineRef
-    step: str
-    step_index: int
-    wave: int
-    rollback: bool
-    run_command_name: str
-    state: JobState
-    exit_code: int | None
-    attempts: int
-    polls: int
-    started_at: str | None
-    ended_at: str | None
-    reason: str | None
-    output: StreamCapture
-    error: StreamCapture
-
-    def to_result(self) -> JobResult:
-        return JobResult(
-            machine=self.machine,
-            step=self.step,
-            wave=self.wave,
-            state=self.state,
-            run_command_name=self.run_command_name,
-            exit_code=self.exit_code,
-            started_at=self.started_at,
-            ended_at=self.ended_at,
-            attempts=self.attempts,
-            polls=self.polls,
-            output=self.output,
-            error=self.error,
-            reason=self.reason,
-            rollback=self.rollback,
-        )
-
-
-_COLUMNS = frozenset(
-    {"state", "exit_code", "started_at", "ended_at", "reason", "output", "error", "attempts"}
-)
-
-
-def _columns(fields: Mapping[str, Any]) -> dict[str, Any]:
-    columns: dict[str, Any] = {}
-    for name, value in fields.items():
-        if name not in _COLUMNS:
-            raise ValueError(f"not a journal column: {name}")
-        if name in ("output", "error"):
-            columns[f"{name}_json"] = _capture_json(value) if value is not None else None
-        elif isinstance(value, JobState):
-            columns[name] = value.value
-        else:
-            columns[name] = value
-    return columns
-
-
-# Rows read from SQLite at a time when a caller iterates jobs.
-_ROWS_PER_FETCH = 256
-_CAPTURE_FIELDS = tuple(f.name for f in fields(StreamCapture))
-
-
-def _capture_json(capture: StreamCapture) -> str:
-    """A capture's JSON column: its fields are plain values, so no ``asdict`` (which deep-copies
-    every value, a measurable share of a machine's journal work)."""
-    return json.dumps({name: getattr(capture, name) for name in _CAPTURE_FIELDS})
-
-
-def _wave_state(text: str) -> WaveState:
-    state = one_of(WAVE_STATES, text)
-    if state is None:
-        raise RunFolderError(f"the journal has a wave state this fleet does not know: {text[:40]!r}")
-    return state
-
-
-T = TypeVar("T")
-
-
-def _record(kind: type[T], text: str, what: str) -> T:
-    """A value type from its JSON column; a damaged row is a RunFolderError naming it, never a
-    TypeError (a journal is a file anyone with access can edit)."""
-    try:
-        data = json.loads(text)
-        if not isinstance(data, dict):
-            raise TypeError(what)
-        return kind(**data)
-    except (ValueError, TypeError, RecursionError) as error:
-        raise RunFolderError(f"the journal is damaged: a job's {what} cannot be read "
-                             "(edited by hand?)") from error
-
-
-@functools.lru_cache(maxsize=2048)
-def _machine(text: str) -> MachineRef:
-    """A row's machine: the same text for the job's whole life, parsed once while it runs
-    (MachineRef is frozen, so sharing one is safe)."""
-    return _record(MachineRef, text, "machine")
-
-
-def _capture(text: str | None) -> StreamCapture:
-    return _record(StreamCapture, text, "output record") if text else StreamCapture()
 
 
 class Journal:
@@ -315,7 +204,7 @@ class Journal:
 
     def transition(self, key: str, state: JobState, detail: str | None = None, **fields: Any) -> None:
         """Record a transition and update the job row in one transaction (durable on return)."""
-        columns = _columns({"state": state, **fields})
+        columns = column_values({"state": state, **fields})
         assignments = ", ".join(f"{c} = ?" for c in columns)
         with self._writing():
             self._db.execute(
@@ -344,7 +233,7 @@ class Journal:
 
     def update_job(self, key: str, **fields: Any) -> None:
         """Update a job's fields without a state change (e.g. outputs kept after a timeout)."""
-        columns = _columns(fields)
+        columns = column_values(fields)
         assignments = ", ".join(f"{c} = ?" for c in columns)
         with self._writing():
             self._db.execute(
@@ -393,29 +282,8 @@ class Journal:
         )
         # A batch at a time: at 10,000 machines the whole result as Python tuples doubled the
         # end-of-run peak while the run's record was built from it.
-        while batch := cursor.fetchmany(_ROWS_PER_FETCH):
-            yield from (self._job_row(row) for row in batch)
-
-    @staticmethod
-    def _job_row(row: tuple[Any, ...]) -> JobRow:
-        return JobRow(
-            job_key=row[0],
-            machine=_machine(row[1]),
-            step=row[2],
-            step_index=row[3],
-            wave=row[4],
-            rollback=bool(row[5]),
-            run_command_name=row[6],
-            state=JobState(row[7]),
-            exit_code=row[8],
-            attempts=row[9],
-            polls=row[10],
-            started_at=row[11],
-            ended_at=row[12],
-            reason=row[13],
-            output=_capture(row[14]),
-            error=_capture(row[15]),
-        )
+        while batch := cursor.fetchmany(ROWS_PER_FETCH):
+            yield from (job_row(row) for row in batch)
 
     def request_hashes(self) -> dict[str, str]:
         rows = self._db.execute("SELECT job_key, request_sha256 FROM jobs").fetchall()
@@ -472,4 +340,4 @@ class Journal:
         rows = self._db.execute(
             "SELECT wave, label, machines, state, started_at, ended_at FROM waves ORDER BY wave"
         ).fetchall()
-        return [(r[0], r[1], r[2], _wave_state(r[3]), r[4], r[5]) for r in rows]
+        return [(r[0], r[1], r[2], wave_state(r[3]), r[4], r[5]) for r in rows]

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
         "fleet.failpoints", "fleet.yamlsrc", "fleet.runlock", "fleet.termtext", "fleet.limits",
         "fleet.safeio",
     })),
-    ("io", frozenset({"fleet.arm", "fleet.blobs", "fleet.journal", "fleet.secrets", "fleet.report"})),
+    ("io", frozenset({"fleet.arm", "fleet.blobs", "fleet.journal", "fleet.journal_rows", "fleet.secrets", "fleet.report"})),
     ("models", frozenset({"fleet.inventory", "fleet.playbook", "fleet.sweep", "fleet.templating",
                           "fleet.sandbox"})),
     ("plan", frozenset({"fleet.plan"})),
